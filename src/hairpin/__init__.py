@@ -1,0 +1,15 @@
+"""hairpin: train racing agents for Trackmania-style games.
+
+Importing the package registers the built-in simulator as the Gymnasium environment ``hairpin/Race-v0``.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from hairpin.version import __version__, code_version
+
+__all__ = ["__version__", "code_version"]
+
+if "hairpin/Race-v0" not in gymnasium.registry:
+    gymnasium.register(id="hairpin/Race-v0", entry_point="hairpin.sim.env:RaceEnv")

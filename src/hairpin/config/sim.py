@@ -1,0 +1,143 @@
+"""Config models of the built-in simulator: physics, camera, reward, episode cut-offs, expert driver."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hairpin.config.base import ConfigModel
+
+__all__ = ["CameraConfig", "EnvConfig", "ExpertConfig", "PhysicsConfig", "RewardConfig"]
+
+
+class PhysicsConfig(ConfigModel):
+    """Car and road constants. Accelerations are in m/s², speeds in m/s, angles in radians."""
+
+    tick_s: float = Field(0.01, gt=0)
+    """Length of one physics tick (Trackmania runs at 100 Hz)."""
+    ticks_per_step: int = Field(5, ge=1)
+    """Ticks one decision is held for: 5 × 10 ms = 50 ms, 20 decisions per second."""
+    engine_accel: float = Field(12.0, gt=0)
+    """Largest forward acceleration from the engine, reached at low speed."""
+    engine_power: float = Field(520.0, gt=0)
+    """Engine power per unit mass (m²/s³): acceleration is min(engine_accel, engine_power / speed)."""
+    drag: float = Field(0.00095, ge=0)
+    """Air drag coefficient per unit mass (1/m): deceleration drag × v². With the engine, top speed ≈ 80 m/s."""
+    rolling_resistance: float = Field(0.3, ge=0)
+    """Constant deceleration while rolling."""
+    brake_accel: float = Field(22.0, gt=0)
+    """Deceleration of the brakes."""
+    reverse_accel: float = Field(6.0, gt=0)
+    """Acceleration backwards when braking from (almost) standstill with no throttle."""
+    reverse_max_speed: float = Field(15.0, gt=0)
+    """Top speed in reverse."""
+    grip: float = Field(30.0, gt=0)
+    """Lateral acceleration the tyres can hold on tarmac before they slide."""
+    brake_grip_factor: float = Field(0.45, gt=0, le=1)
+    """Fraction of the lateral grip left while braking: braking into a turn makes the car drift."""
+    oversteer: float = Field(1.15, ge=1)
+    """Yaw rate allowed beyond what grip holds (× grip / speed); above 1 the car slides when pushed."""
+    brake_oversteer: float = Field(1.6, ge=1)
+    """The same while braking."""
+    wheelbase_m: float = Field(2.8, gt=0)
+    """Distance between the axles; sets the yaw rate of a given steering angle."""
+    max_steer_rad: float = Field(0.55, gt=0)
+    """Steering angle at standstill."""
+    steer_falloff_speed: float = Field(22.0, gt=0)
+    """Speed at which the steering angle has shrunk to half (speed-dependent steering)."""
+    yaw_response_s: float = Field(0.06, gt=0)
+    """Time constant with which the yaw rate follows the steering."""
+    slide_threshold: float = Field(1.5, gt=0)
+    """Lateral speed above which the wheels count as sliding."""
+    slide_scrub: float = Field(0.6, ge=0)
+    """Forward speed lost per second per m/s of lateral speed while sliding."""
+    gravity: float = Field(9.81, gt=0)
+    """Pulls the car back on slopes."""
+    wall_restitution: float = Field(0.1, ge=0, le=1)
+    """Fraction of the speed into a wall that bounces back."""
+    wall_friction: float = Field(0.5, ge=0)
+    """Speed along the wall lost per m/s of speed into it."""
+    car_half_width_m: float = Field(1.0, gt=0)
+    """Half the car's width: how close its centre gets to a wall."""
+    gear_speeds: tuple[float, ...] = (0.0, 13.0, 25.0, 38.0, 52.0)
+    """Speeds at which gears 1–5 begin (for the gear and rpm floats)."""
+    max_rpm: float = Field(11000.0, gt=0)
+    """Engine rpm at the top of each gear."""
+
+
+class CameraConfig(ConfigModel):
+    """Chase camera looking at the road ahead of the car."""
+
+    height_m: float = Field(4.0, gt=0)
+    """Camera height above the road."""
+    back_m: float = Field(7.0, ge=0)
+    """Distance of the camera behind the car's centre."""
+    pitch_deg: float = Field(12.0, gt=0, lt=90)
+    """Downward tilt of the optical axis."""
+    fov_deg: float = Field(90.0, gt=10, lt=170)
+    """Horizontal field of view."""
+    view_m: float = Field(160.0, gt=10)
+    """Road further than this along the line is not drawn."""
+
+
+class RewardConfig(ConfigModel):
+    """Reward terms; the defaults are the usual Trackmania ones."""
+
+    per_ms: float = -6 / 5000
+    """Constant reward for each millisecond of race time."""
+    per_m_advanced: float = 5 / 500
+    """Reward per metre advanced along the reference line (negative when driving backwards)."""
+    per_wall_contact_s: float = 0.0
+    """Optional shaping: reward per second spent touching a wall (set negative to penalise)."""
+    finish_bonus: float = 0.0
+    """Optional shaping: reward when the finish is crossed."""
+
+
+class EnvConfig(ConfigModel):
+    """Everything one simulated race needs."""
+
+    map: str = "sprint"
+    """A built-in map's name or a reference-line ``.npy`` file."""
+    image_size: int = Field(64, ge=16, le=512)
+    """Height and width of the agent's grayscale image."""
+    human_size: int = Field(256, ge=32, le=1024)
+    """Height and width of the RGB frame of ``render()``."""
+    road_half_width_m: float = Field(8.0, gt=1)
+    """Half-width of the road of maps loaded from reference-line files."""
+    n_prev_actions: int = Field(5, ge=0)
+    """Previous actions included in the floats."""
+    n_ref_points: int = Field(40, ge=1)
+    """Reference-line points ahead included in the floats."""
+    ref_point_spacing_m: float = Field(10.0, gt=0)
+    """Distance between those points."""
+    finish_distance_cap_m: float = Field(700.0, gt=0)
+    """Distance to finish is reported up to this value."""
+    no_progress_cutoff_s: float = Field(2.0, gt=0)
+    """Truncate the episode when the best progress has not grown for this long."""
+    time_limit_s: float | None = Field(None, gt=0)
+    """Truncate the race after this long; None: 20 s plus the map's length at 8 m/s."""
+    start_noise: float = Field(0.0, ge=0)
+    """Random start offset: lateral offset up to start_noise × 2 m and heading up to start_noise × 0.1 rad."""
+    physics: PhysicsConfig = PhysicsConfig()
+    camera: CameraConfig = CameraConfig()
+    reward: RewardConfig = RewardConfig()
+
+
+class ExpertConfig(ConfigModel):
+    """The expert driver: a speed profile from curvature and grip, tracked through the 12 actions."""
+
+    grip_use: float = Field(0.9, gt=0, le=1.5)
+    """Fraction of the car's grip the speed profile plans to use in turns."""
+    brake_use: float = Field(0.8, gt=0, le=1)
+    """Fraction of the brakes the speed profile plans to use."""
+    lookahead_s: float = Field(0.35, gt=0)
+    """Pure-pursuit look-ahead time; the steering aims at the line this far ahead."""
+    lookahead_min_m: float = Field(4.0, gt=0)
+    """Shortest look-ahead distance."""
+    steer_deadband_rad: float = Field(0.01, ge=0)
+    """Heading errors below this are not steered."""
+    speed_margin: float = Field(0.5, ge=0)
+    """Coast within this many m/s above the target speed; brake above it."""
+    noise: float = Field(0.0, ge=0, le=1)
+    """0: the same precise lap every time; 1: a varied, human-like driver (speed, line, late inputs)."""
+    decide_every_tick: bool = True
+    """Change inputs every 10 ms tick, as a person can; False: hold each decision for a whole step."""

@@ -1,0 +1,1 @@
+"""The built-in racing simulator: maps, physics, renderer, expert driver, Gymnasium environments."""
