@@ -30,7 +30,7 @@ def heading_deg(track: Track, index: int) -> float:
 
 
 def point_at(line: np.ndarray, metres: float) -> int:
-    return int(round(metres / POINT_SPACING_M))
+    return round(metres / POINT_SPACING_M)
 
 
 def test_generated_tracks_never_come_close_to_themselves() -> None:
@@ -70,6 +70,10 @@ def test_weights_choose_the_blocks() -> None:
     assert set(generate_blocks(3, 10, weights={"S": 1.0})) == {"S"}
     with pytest.raises(TrackLayoutError, match="unknown block code 'X9'"):
         generate_blocks(3, 10, weights={"X9": 1.0})
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        generate_blocks(3, 10, weights={"S": -1.0})
+    with pytest.raises(ValueError, match="no block a positive weight"):
+        generate_blocks(3, 10, weights={"S": 0.0})
 
 
 def test_ramps_keep_heights_in_range() -> None:
@@ -98,7 +102,9 @@ def test_generate_track_names_the_track() -> None:
 def test_turns_change_heading_by_a_quarter_at_their_radius(code: str) -> None:
     radius = TURNS[code]
     track = Track("turn", blocks_to_line(f"S {code} S"))
-    assert heading_deg(track, -1) - heading_deg(track, 0) == pytest.approx(math.copysign(90.0, radius), abs=0.5)
+    assert heading_deg(track, -1) - heading_deg(track, 0) == pytest.approx(
+        math.copysign(90.0, radius), abs=0.5
+    )
     middle = point_at(track.points, CELL_M + 0.25 * math.pi * abs(radius))
     assert track.curvature[middle] == pytest.approx(1.0 / radius, rel=0.03)
     # The exit is the middle of a cell edge: one cell forward after the turn, (cells) sideways.
@@ -125,7 +131,8 @@ def test_ramps_climb_smoothly(code: str, climb: float) -> None:
     line = blocks_to_line(f"S {code} S")
     assert line[-1, 1] == pytest.approx(climb)
     slope = np.diff(line[:, 1]) / np.linalg.norm(np.diff(line[:, [0, 2]], axis=0), axis=1)
-    assert 0.0 <= slope.min() and slope.max() <= 0.5
+    assert slope.min() >= 0.0
+    assert slope.max() <= 0.5
     assert blocks_to_line(f"S {code} S D{climb:.0f} S")[-1, 1] == pytest.approx(0.0, abs=1e-9)
 
 

@@ -10,12 +10,13 @@ from hairpin.config.loader import (
     save_config,
 )
 from hairpin.config.schedules import Schedule
-from hairpin.config.sim import CameraConfig, EnvConfig, ExpertConfig, PhysicsConfig, RewardConfig
+from hairpin.config.sim import CameraConfig, DriveConfig, EnvConfig, ExpertConfig, PhysicsConfig, RewardConfig
 
 __all__ = [
     "CameraConfig",
     "ConfigError",
     "ConfigModel",
+    "DriveConfig",
     "EnvConfig",
     "ExpertConfig",
     "PhysicsConfig",

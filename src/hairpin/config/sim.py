@@ -6,7 +6,7 @@ from pydantic import Field
 
 from hairpin.config.base import ConfigModel
 
-__all__ = ["CameraConfig", "EnvConfig", "ExpertConfig", "PhysicsConfig", "RewardConfig"]
+__all__ = ["CameraConfig", "DriveConfig", "EnvConfig", "ExpertConfig", "PhysicsConfig", "RewardConfig"]
 
 
 class PhysicsConfig(ConfigModel):
@@ -101,8 +101,8 @@ class EnvConfig(ConfigModel):
     """Height and width of the agent's grayscale image."""
     human_size: int = Field(256, ge=32, le=1024)
     """Height and width of the RGB frame of ``render()``."""
-    road_half_width_m: float = Field(8.0, gt=1)
-    """Half-width of the road of maps loaded from reference-line files."""
+    road_half_width_m: float | None = Field(None, gt=1)
+    """Road half-width in metres; None: the map's own (8 m for reference-line files)."""
     n_prev_actions: int = Field(5, ge=0)
     """Previous actions included in the floats."""
     n_ref_points: int = Field(40, ge=1)
@@ -141,3 +141,10 @@ class ExpertConfig(ConfigModel):
     """0: the same precise lap every time; 1: a varied, human-like driver (speed, line, late inputs)."""
     decide_every_tick: bool = True
     """Change inputs every 10 ms tick, as a person can; False: hold each decision for a whole step."""
+
+
+class DriveConfig(ConfigModel):
+    """Config file of ``hairpin sim drive`` and ``hairpin sim maps``: the race and the expert."""
+
+    env: EnvConfig = EnvConfig()
+    expert: ExpertConfig = ExpertConfig()

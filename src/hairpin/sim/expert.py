@@ -20,14 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from hairpin.config.sim import ExpertConfig, PhysicsConfig
+from hairpin.config.sim import EnvConfig, ExpertConfig, PhysicsConfig
 from hairpin.sim import state as st
 from hairpin.sim.physics import ACCEL, BRAKE, LEFT, RIGHT, PhysicsParams, _tick, physics_params
 from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.race import RaceSim
 from hairpin.sim.track import Track
 
-__all__ = ["Expert", "LapResult", "drive_lap", "speed_profile"]
+__all__ = ["Expert", "LapResult", "drive_lap", "reference_lap", "speed_profile"]
 
 TOP_SPEED = 90.0
 """Upper bound of the planned speed; the car's drag limits it to about 80 m/s anyway."""
@@ -185,3 +185,10 @@ def drive_lap(sim: RaceSim, expert: Expert, seed: int = 0, on_step=None) -> LapR
             break
     info = sim.info(0)
     return LapResult(bool(info["finished"]), int(info["race_time_ms"]), np.array(path), np.concatenate(all_keys))
+
+
+def reference_lap(track: Track, env: EnvConfig, cfg: ExpertConfig | None = None) -> LapResult:
+    """The expert's precise lap on ``track`` (noise off): the map's reference time."""
+    cfg = (cfg or ExpertConfig()).model_copy(update={"noise": 0.0})
+    sim = RaceSim(env.model_copy(update={"start_noise": 0.0}), [track])
+    return drive_lap(sim, Expert(track, env.physics, cfg))

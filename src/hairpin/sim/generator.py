@@ -97,11 +97,13 @@ def _turn(side: int, cells: int) -> BlockKind:
     radius = (cells - 0.5) * CELL_M
     footprint = tuple((f, side * r) for f in range(cells) for r in range(cells))
     code = f"{'R' if side > 0 else 'L'}{radius:.0f}"
-    return BlockKind(code, ((0.5 * math.pi * radius, side / radius),), footprint, (cells - 1, side * cells), side)
+    return BlockKind(
+        code, ((0.5 * math.pi * radius, side / radius),), footprint, (cells - 1, side * cells), side
+    )
 
 
 def _s_bend(side: int) -> BlockKind:
-    """Two opposite arcs, each moving half a cell sideways over one cell forward: r sin θ = 32, r(1 − cos θ) = 16."""
+    """Two opposite arcs, each half a cell sideways over one cell forward: r sin θ = 32, r(1 − cos θ) = 16."""
     angle = 2.0 * math.atan(0.5)
     radius = CELL_M / math.sin(angle)
     arc = radius * angle
@@ -143,12 +145,14 @@ def parse_blocks(codes: str | Sequence[str]) -> list[BlockKind]:
     unknown = [(i, w) for i, w in enumerate(words) if w.upper() not in BLOCKS]
     if unknown:
         index, word = unknown[0]
-        raise TrackLayoutError(f"unknown block code {word!r} at position {index}; known codes: {' '.join(BLOCKS)}")
+        raise TrackLayoutError(
+            f"unknown block code {word!r} at position {index}; known codes: {' '.join(BLOCKS)}"
+        )
     return [BLOCKS[w.upper()] for w in words]
 
 
 def _place(kind: BlockKind, cell: Cell, d: int) -> tuple[list[Cell], Cell, int]:
-    """Cells a block entered at ``cell`` heading ``d`` occupies, and the next block's entry cell and heading."""
+    """Cells of a block entered at ``cell`` heading ``d``, and the next block's entry cell and heading."""
     (fi, fj), (ri, rj) = _STEP[d], _STEP[(d + 1) % 4]
 
     def grid(f: int, r: int) -> Cell:
@@ -158,7 +162,7 @@ def _place(kind: BlockKind, cell: Cell, d: int) -> tuple[list[Cell], Cell, int]:
 
 
 def _arc(x: float, z: float, yaw: float, curvature: float, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions at distances ``s`` along an arc (a straight when curvature is 0) leaving (x, z) at ``yaw``."""
+    """Positions at distances ``s`` along an arc (straight if curvature is 0) leaving (x, z) at ``yaw``."""
     if curvature == 0.0:
         return x + s * math.sin(yaw), z + s * math.cos(yaw)
     yaw_s = yaw + curvature * s
@@ -171,7 +175,8 @@ def _block_points(kind: BlockKind, cell: Cell, d: int, height: float) -> np.ndar
     x = (cell[0] + 0.5 - 0.5 * fi) * CELL_M  # middle of the entry edge
     z = (cell[1] + 0.5 - 0.5 * fj) * CELL_M
     yaw = d * 0.5 * math.pi
-    pieces, done = [], 0.0
+    pieces: list[np.ndarray] = []
+    done = 0.0
     for length, curvature in kind.segments:
         s = np.linspace(0.0, length, math.ceil(length / DENSE_STEP_M) + 1)
         xs, zs = _arc(x, z, yaw, curvature, s)
@@ -197,17 +202,21 @@ def blocks_to_line(
     """
     kinds = parse_blocks(codes)
     if kinds[0].code != "S":
-        raise TrackLayoutError(f"the first block is the start and must be a straight 'S', got {kinds[0].code!r}")
+        raise TrackLayoutError(
+            f"the first block is the start and must be a straight 'S', got {kinds[0].code!r}"
+        )
     if start_heading % 90 != 0:
         raise TrackLayoutError(f"start_heading must be a multiple of 90 degrees, got {start_heading}")
     cell, d, height = (0, 0), (start_heading // 90) % 4, start_height_m
     owner: dict[Cell, int] = {_behind(cell, d): -1}
-    pieces = []
+    pieces: list[np.ndarray] = []
     for index, kind in enumerate(kinds):
         cells, next_cell, next_d = _place(kind, cell, d)
         for c in cells:
             if c in owner:
-                raise TrackLayoutError(f"block {index} ({kind.code}) runs into cell {c}, {_used_by(owner[c], kinds)}")
+                raise TrackLayoutError(
+                    f"block {index} ({kind.code}) runs into cell {c}, {_used_by(owner[c], kinds)}"
+                )
             owner[c] = index
         if height + kind.climb_m < -1e-9:
             raise TrackLayoutError(f"block {index} ({kind.code}) descends below height 0 (from {height:g} m)")
@@ -220,7 +229,7 @@ def blocks_to_line(
 
 
 def _behind(cell: Cell, d: int) -> Cell:
-    """The cell behind the start, kept free like the one past the finish, so the line's ends touch no other leg."""
+    """The cell behind the start, kept free like the one past the finish so no other leg touches the ends."""
     di, dj = _STEP[d]
     return (cell[0] - di, cell[1] - dj)
 
@@ -283,6 +292,19 @@ def _room(start: Cell, occupied: set[Cell], lo: Cell, hi: Cell, max_extent: int,
     return len(seen) >= enough
 
 
+def _weight_table(weights: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
+    """The codes with a positive weight and their probabilities; unknown codes and bad weights are errors."""
+    bad = {code: w for code, w in weights.items() if not (math.isfinite(w) and w >= 0)}
+    if bad:
+        raise ValueError(f"block weights must be finite and >= 0, got {bad}")
+    drawn = {code: w for code, w in weights.items() if w > 0}
+    if not drawn:
+        raise ValueError(f"weights give no block a positive weight: {dict(weights)}")
+    kinds = parse_blocks(list(drawn))
+    p = np.array(list(drawn.values()), dtype=np.float64)
+    return [kind.code for kind in kinds], p / p.sum()
+
+
 def generate_blocks(
     seed: int,
     n_blocks: int,
@@ -292,7 +314,7 @@ def generate_blocks(
     max_height_m: float = 32.0,
     max_tries: int = 200_000,
 ) -> list[str]:
-    """A seeded random walk of ``n_blocks`` blocks (start and finish straights included) that never crosses itself.
+    """A seeded random walk of ``n_blocks`` blocks (start and finish included) that never crosses itself.
 
     Each block is drawn by ``weights`` (default ``DEFAULT_WEIGHTS``; missing codes are never drawn) among
     those whose cells are all free and whose next entry cell is free; a dead end backtracks. The track fits
@@ -301,13 +323,7 @@ def generate_blocks(
     """
     if n_blocks < 2:
         raise ValueError(f"a track needs at least 2 blocks (start and finish), got n_blocks={n_blocks}")
-    table = dict(DEFAULT_WEIGHTS if weights is None else weights)
-    parse_blocks(list(table))
-    codes = [c.upper() for c, w in table.items() if w > 0]
-    if not codes:
-        raise ValueError(f"weights give no block a positive weight: {table}")
-    p = np.array([table[c] for c in table if table[c] > 0], dtype=np.float64)
-    p /= p.sum()
+    codes, p = _weight_table(DEFAULT_WEIGHTS if weights is None else weights)
     rng = np.random.default_rng(seed)
     path: list[tuple[str, list[Cell]]] = []
     states = [_WalkState((0, 0), 0, 0.0, (0, 0), (0, 0))]
@@ -344,7 +360,9 @@ def generate_blocks(
     )
 
 
-def generate_track(seed: int, n_blocks: int = 20, *, name: str | None = None, half_width: float = 8.0) -> Track:
+def generate_track(
+    seed: int, n_blocks: int = 20, *, name: str | None = None, half_width: float = 8.0
+) -> Track:
     """A generated track, named ``gen-<seed>`` unless ``name`` is given."""
     line = blocks_to_line(generate_blocks(seed, n_blocks))
     return Track(name=name or f"gen-{seed}", points=line, half_width=half_width)

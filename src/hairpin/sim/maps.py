@@ -1,4 +1,4 @@
-"""The built-in maps, written down as fixed block strings, and ``load_map`` for built-in names or ``.npy`` files.
+"""The built-in maps, written down as fixed block strings, and ``load_map`` for map names or ``.npy`` files.
 
 The block strings were drawn with ``generator.generate_blocks`` (seeds noted per map) and pasted here, so the
 maps never change when the generator does. See ``hairpin.sim.generator`` for the block alphabet.
@@ -31,9 +31,10 @@ BUILTIN_MAPS: dict[str, MapSpec] = {
     for spec in (
         MapSpec(
             "sprint",
-            # generate_blocks(30, 13): 678.5 m, 6 quarter turns (16, 48 and 80 m), a hill of 8 m.
-            "S S R48 S R16 L48 R48 U8 S D8 R48 R80 S",
-            "Short default map: 680 m, six turns of 16 to 80 m radius and a hill.",
+            # generate_blocks(30, 13), lengthened by hand (SR, L16, R16) so the expert lap takes 20–30 s:
+            # 803 m, 8 quarter turns (16, 48 and 80 m), an S-bend, a hill of 8 m.
+            "S S R48 S R16 SR L48 R48 U8 S D8 R48 R80 L16 R16 S",
+            "Short default map: 800 m, eight turns of 16 to 80 m radius, an S-bend and a hill.",
         ),
         MapSpec(
             "grand-tour",
@@ -64,7 +65,7 @@ def _builtin(name: str, half_width: float) -> Track:
 
 
 def load_map(name_or_path: str | Path, *, half_width: float | None = None) -> Track:
-    """A built-in map by name, or a map from a ``.npy`` reference line; ``half_width`` defaults to the map's."""
+    """A built-in map by name, or a map from a ``.npy`` reference line; half_width defaults to its own."""
     key = str(name_or_path)
     if key in BUILTIN_MAPS:
         return _builtin(key, BUILTIN_MAPS[key].half_width if half_width is None else half_width)
@@ -72,5 +73,5 @@ def load_map(name_or_path: str | Path, *, half_width: float | None = None) -> Tr
     if path.suffix == ".npy" or path.exists():
         return Track.from_file(path, half_width=8.0 if half_width is None else half_width)
     raise ValueError(
-        f"unknown map {key!r}: not a built-in map ({', '.join(BUILTIN_MAPS)}) and not a .npy reference-line path"
+        f"unknown map {key!r}: not a built-in map ({', '.join(BUILTIN_MAPS)}) nor a .npy reference-line file"
     )

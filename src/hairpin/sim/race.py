@@ -75,19 +75,17 @@ class RaceSim:
         self._wall_reward_per_tick = r.per_wall_contact_s * cfg.physics.tick_s
 
     @staticmethod
-    def _unique_tracks(maps: list[str | Track], n_cars: int, half_width: float) -> tuple[list[Track], np.ndarray]:
-        tracks: list[Track] = []
-        names: dict[str, int] = {}
-        ids = []
+    def _unique_tracks(maps: list[str | Track], n_cars: int, half_width: float | None
+                       ) -> tuple[list[Track], np.ndarray]:
+        """Each distinct map once, and the index of every car's map among them."""
+        loaded: dict[int | str, Track] = {}
         for m in maps:
-            track = m if isinstance(m, Track) else load_map(m, half_width=half_width)
-            key = f"{id(track)}"
-            if key not in names:
-                names[key] = len(tracks)
-                tracks.append(track)
-            ids.append(names[key])
-        track_id = np.array(ids * n_cars if len(ids) == 1 else ids, np.int64)
-        return tracks, track_id
+            key = id(m) if isinstance(m, Track) else m
+            if key not in loaded:
+                loaded[key] = m if isinstance(m, Track) else load_map(m, half_width=half_width)
+        keys = list(loaded)
+        ids = [keys.index(id(m) if isinstance(m, Track) else m) for m in maps]
+        return list(loaded.values()), np.array(ids * n_cars if len(ids) == 1 else ids, np.int64)
 
     def track_of(self, car: int) -> Track:
         return self.pack.tracks[int(self.track_id[car])]

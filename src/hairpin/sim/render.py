@@ -56,6 +56,8 @@ FOG_MAX = 0.6
 
 LINE_X, LINE_Z, LINE_TX, LINE_TZ, LINE_WIDTH_LEFT, LINE_WIDTH_RIGHT, N_LINE = range(7)
 """Columns of the renderer's line array (``line_array``)."""
+ROW_FORWARD, ROW_PX_PER_M, N_ROW = range(3)
+"""Columns of the row table (``ground_rows``)."""
 (
     VIEW_FOCAL, VIEW_HEIGHT, VIEW_COS_PITCH, VIEW_SIN_PITCH, VIEW_BACK, VIEW_AHEAD, VIEW_GROUND_ROW, VIEW_HALF_SLOPE,
     N_VIEW,
@@ -101,15 +103,16 @@ def focal_px(camera: CameraConfig, size: int) -> float:
 
 
 def ground_rows(camera: CameraConfig, size: int) -> np.ndarray:
-    """(size, 2) forward ground distance from the camera (m) and metres per pixel of each row; inf for sky."""
+    """(size, N_ROW) forward ground distance from the camera (m), inf for sky, and lateral pixels per metre."""
     focal = focal_px(camera, size)
     pitch = math.radians(camera.pitch_deg)
     v = np.arange(size) + 0.5 - size / 2  # pixel-centre offset below the optical axis
     drop = focal * math.sin(pitch) + v * math.cos(pitch)  # downward component of each row's ray, × focal
     ground = drop > 1e-6 * focal
-    scale = camera.height_m / np.where(ground, drop, 1.0)  # ray length factor to reach the ground
-    forward = scale * (focal * math.cos(pitch) - v * math.sin(pitch))
-    return np.stack([np.where(ground, forward, np.inf), np.where(ground, scale, np.inf)], axis=1)
+    # The ray (focal·axis + v·down + u·right) meets the ground after height / drop of its length.
+    reach = camera.height_m / np.where(ground, drop, 1.0)
+    forward = reach * (focal * math.cos(pitch) - v * math.sin(pitch))
+    return np.stack([np.where(ground, forward, np.inf), np.where(ground, 1.0 / reach, 0.0)], axis=1)
 
 
 def camera_view(camera: CameraConfig, size: int) -> np.ndarray:
@@ -132,10 +135,19 @@ def camera_view(camera: CameraConfig, size: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _edge_span(forward: float, fa: float, la: float, fb: float, lb: float, lo: float, hi: float) -> tuple:
-    """Widen [lo, hi] by the lateral position where the edge a→b crosses ``forward``, if it does."""
-    if (fa - forward) * (fb - forward) <= 0.0 and fa != fb:
-        lateral = la + (forward - fa) * (lb - la) / (fb - fa)
+def _edge(fa: float, la: float, fb: float, lb: float) -> tuple:
+    """The edge a–b as (lowest forward, highest forward, lateral at the lowest, d lateral / d forward)."""
+    if fa > fb:
+        fa, la, fb, lb = fb, lb, fa, la
+    return fa, fb, la, (lb - la) / (fb - fa) if fb > fa else 0.0
+
+
+@njit(cache=True, inline="always")
+def _edge_span(forward: float, edge: tuple, lo: float, hi: float) -> tuple:
+    """Widen [lo, hi] by the lateral position where an edge (``_edge``) crosses ``forward``, if it does."""
+    f_low, f_high, lateral_low, slope = edge
+    if f_low <= forward <= f_high:
+        lateral = lateral_low + (forward - f_low) * slope
         lo = min(lo, lateral)
         hi = max(hi, lateral)
     return lo, hi
@@ -151,7 +163,7 @@ def _row_at(forward: float, view: np.ndarray, size: int) -> float:
     return v + 0.5 * size - 0.5
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fill_quad(
     img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: tuple, value: np.uint8
 ) -> None:
@@ -159,8 +171,8 @@ def _fill_quad(
     f0, l0, f1, l1, f2, l2, f3, l3 = quad
     size = img.shape[0]
     ground_row = int(view[VIEW_GROUND_ROW])
-    nearest = rows[size - 1, 0]
-    farthest = rows[ground_row, 0]
+    nearest = rows[size - 1, ROW_FORWARD]
+    farthest = rows[ground_row, ROW_FORWARD]
     f_min = min(min(f0, f1), min(f2, f3))
     f_max = max(max(f0, f1), max(f2, f3))
     if f_max < nearest or f_min > farthest:
@@ -172,23 +184,26 @@ def _fill_quad(
         return
     top = ground_row if f_max >= farthest else max(int(math.ceil(_row_at(f_max, view, size))), ground_row)
     bottom = size - 1 if f_min <= nearest else min(int(math.floor(_row_at(f_min, view, size))), size - 1)
+    edge_a = _edge(f0, l0, f1, l1)
+    edge_b = _edge(f1, l1, f2, l2)
+    edge_c = _edge(f2, l2, f3, l3)
+    edge_d = _edge(f3, l3, f0, l0)
     centre_col = 0.5 * size - 0.5
     for r in range(top, bottom + 1):
-        forward = rows[r, 0]
-        lo, hi = _edge_span(forward, f0, l0, f1, l1, math.inf, -math.inf)
-        lo, hi = _edge_span(forward, f1, l1, f2, l2, lo, hi)
-        lo, hi = _edge_span(forward, f2, l2, f3, l3, lo, hi)
-        lo, hi = _edge_span(forward, f3, l3, f0, l0, lo, hi)
+        forward = rows[r, ROW_FORWARD]
+        lo, hi = _edge_span(forward, edge_a, math.inf, -math.inf)
+        lo, hi = _edge_span(forward, edge_b, lo, hi)
+        lo, hi = _edge_span(forward, edge_c, lo, hi)
+        lo, hi = _edge_span(forward, edge_d, lo, hi)
         if lo > hi:
             continue
-        col_lo = lo / rows[r, 1] + centre_col
-        col_hi = hi / rows[r, 1] + centre_col
+        col_lo = lo * rows[r, ROW_PX_PER_M] + centre_col
+        col_hi = hi * rows[r, ROW_PX_PER_M] + centre_col
         if col_hi < 0.0 or col_lo > size - 1:
             continue
         first = max(int(math.ceil(col_lo)), 0)
         last = min(int(math.floor(col_hi)), size - 1)
-        for col in range(first, last + 1):
-            img[r, col] = value
+        img[r, first : last + 1] = value
 
 
 @njit(cache=True, inline="always")
@@ -228,7 +243,7 @@ def _corner(p: tuple, place: tuple) -> tuple:
     return p[0] + offset * p[2], p[1] + offset * p[3]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fill_between(
     img: np.ndarray, rows: np.ndarray, view: np.ndarray, pa: tuple, pb: tuple, inner: tuple, outer: tuple,
     value: np.uint8,

@@ -95,6 +95,8 @@ class Track:
             if len(cps) and (cps[0] <= 0 or cps[-1] >= self.length_m):
                 raise ValueError(f"map {self.name!r}: checkpoints must lie inside (0, {self.length_m:.1f}) m")
         set_(self, "checkpoints_m", cps)
+        for name in ("points", "centre", "tangent", "curvature", "slope", "width_left", "width_right", "checkpoints_m"):
+            getattr(self, name).flags.writeable = False  # maps are shared (cached); nobody may edit one
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: float) -> Track:
