@@ -51,12 +51,17 @@ def test_rotated_moving_car_in_car_frame() -> None:
 def test_pitched_car_sees_world_up_tilted_back() -> None:
     layout = FloatLayout(n_prev_actions=0, n_ref_points=1)
     pitch = 0.3
-    car = CarState(position=np.zeros(3), orientation=orientation(0.0, pitch), velocity=np.array([0.0, 3.0, 10.0]),
-                   angular_velocity=np.zeros(3))
+    car = CarState(
+        position=np.zeros(3),
+        orientation=orientation(0.0, pitch),
+        velocity=np.array([0.0, 3.0, 10.0]),
+        angular_velocity=np.zeros(3),
+    )
     f = build_floats(car, np.array([[0.0, 0.0, 10.0]]), [], 100.0, layout)
     np.testing.assert_allclose(f[layout.world_up], [0.0, np.cos(pitch), np.sin(pitch)], atol=1e-6)
     np.testing.assert_allclose(
-        f[layout.velocity], [0.0, 3 * np.cos(pitch) - 10 * np.sin(pitch), 3 * np.sin(pitch) + 10 * np.cos(pitch)],
+        f[layout.velocity],
+        [0.0, 3 * np.cos(pitch) - 10 * np.sin(pitch), 3 * np.sin(pitch) + 10 * np.cos(pitch)],
         atol=1e-5,
     )
 

@@ -32,6 +32,14 @@ def _load_drive_config(config: Path | None, overrides: list[str] | None) -> Driv
         raise typer.Exit(2) from err
 
 
+@sim_app.command("config")
+def sim_config(config: ConfigOption = None, set_: SetOption = None) -> None:
+    """Print the resolved config of ``sim drive`` / ``sim maps``, every key with its documentation."""
+    from hairpin.config.describe import documented_yaml
+
+    print(documented_yaml(_load_drive_config(config, set_)))
+
+
 @sim_app.command("maps")
 def sim_maps(config: ConfigOption = None, set_: SetOption = None) -> None:
     """List the built-in maps with their length and the expert's lap time."""
@@ -46,8 +54,13 @@ def sim_maps(config: ConfigOption = None, set_: SetOption = None) -> None:
         track = load_map(name)
         lap = reference_lap(track, cfg.env, cfg.expert)
         time = f"{lap.race_time_ms / 1000:.2f} s" if lap.finished else "DNF"
-        table.add_row(name, f"{track.length_m:.0f} m", str(spec.blocks.count("L") + spec.blocks.count("R")),
-                      time, spec.description)
+        table.add_row(
+            name,
+            f"{track.length_m:.0f} m",
+            str(spec.blocks.count("L") + spec.blocks.count("R")),
+            time,
+            spec.description,
+        )
     console.print(table)
 
 
@@ -71,7 +84,7 @@ def sim_drive(
     except ValueError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
-    (out / "config.yaml").write_text(dump_config(cfg))
+    (out / "config.yaml").write_text(dump_config(cfg))  # the resolved config, beside what it produced
     status = f"finished in {summary['race_time_ms'] / 1000:.2f} s" if summary["finished"] else "did not finish"
     console.print(f"expert lap on [bold]{summary['map']}[/bold] ({summary['length_m']:.0f} m): {status}")
     for key in ("gif", "map_png", "summary"):

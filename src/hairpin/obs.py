@@ -155,7 +155,7 @@ class CarState:
 
 
 @njit(cache=True)
-def fill_floats(  # noqa: PLR0913 - the one entry point shared by every backend
+def fill_floats(
     out: np.ndarray,
     orientation: np.ndarray,
     velocity: np.ndarray,

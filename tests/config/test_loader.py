@@ -201,9 +201,7 @@ def test_schedule_valued_overrides(tmp_path: Path) -> None:
     path = write(tmp_path / "train.yaml", "optimiser:\n  lr_schedule: [[0, 1e-3], [100, 1e-4]]\n")
     cfg = load_config(TrainConfig, path, ["optimiser.lr_schedule=[[0, 1e-2], [1000, 1e-3]]"])
     assert cfg.optimiser.lr_schedule == Schedule(points=((0, 1e-2), (1000, 1e-3)))
-    cfg = load_config(
-        TrainConfig, path, ["optimiser.lr_schedule={points: [[0, 1.0], [10, 0.1]], mode: staircase}"]
-    )
+    cfg = load_config(TrainConfig, path, ["optimiser.lr_schedule={points: [[0, 1.0], [10, 0.1]], mode: staircase}"])
     assert cfg.optimiser.lr_schedule.value(5) == 1.0
 
 
@@ -212,9 +210,7 @@ def test_errors_from_overrides_say_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(TrainConfig, path, ["env.physics.grip_x=1", "optimiser.clip=-1"])
     message = str(caught.value)
-    assert (
-        f"{path}: unknown key 'env.physics.grip_x' (from --set) (did you mean 'env.physics.grip'?)" in message
-    )
+    assert f"{path}: unknown key 'env.physics.grip_x' (from --set) (did you mean 'env.physics.grip'?)" in message
     assert f"{path}: 'optimiser.clip' (from --set): Input should be greater than 0" in message
 
 
@@ -222,9 +218,7 @@ def test_bad_schedule_names_key_and_steps(tmp_path: Path) -> None:
     path = write(tmp_path / "train.yaml", "optimiser:\n  lr_schedule: [[0, 1.0], [1000, 0.5], [500, 0.1]]\n")
     with pytest.raises(ConfigError) as caught:
         load_config(TrainConfig, path)
-    assert (
-        str(caught.value) == f"{path}: 'optimiser.lr_schedule': schedule steps must increase: 1000 then 500"
-    )
+    assert str(caught.value) == f"{path}: 'optimiser.lr_schedule': schedule steps must increase: 1000 then 500"
 
 
 def test_bad_value_inside_a_list_uses_indices(tmp_path: Path) -> None:

@@ -98,9 +98,7 @@ def test_field_accepts_bare_points_as_linear() -> None:
 
 
 def test_field_accepts_mapping_with_mode() -> None:
-    cfg = LearningConfig.model_validate(
-        {"lr_schedule": {"points": [[0, 1e-3], [10, 1e-4]], "mode": "exponential"}}
-    )
+    cfg = LearningConfig.model_validate({"lr_schedule": {"points": [[0, 1e-3], [10, 1e-4]], "mode": "exponential"}})
     assert cfg.lr_schedule.mode == "exponential"
 
 
@@ -112,8 +110,6 @@ def test_field_rejects_unknown_mode() -> None:
 def test_serialises_to_the_plain_form() -> None:
     linear = LearningConfig.model_validate({"lr_schedule": [[0, 1e-3], [100000, 1e-4]]})
     assert linear.model_dump() == {"lr_schedule": [[0, 1e-3], [100000, 1e-4]]}
-    exponential = LearningConfig.model_validate(
-        {"lr_schedule": {"points": [[0, 1.0]], "mode": "exponential"}}
-    )
+    exponential = LearningConfig.model_validate({"lr_schedule": {"points": [[0, 1.0]], "mode": "exponential"}})
     assert exponential.model_dump() == {"lr_schedule": {"points": [[0, 1.0]], "mode": "exponential"}}
     assert LearningConfig.model_validate(exponential.model_dump()) == exponential

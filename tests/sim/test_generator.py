@@ -102,9 +102,7 @@ def test_generate_track_names_the_track() -> None:
 def test_turns_change_heading_by_a_quarter_at_their_radius(code: str) -> None:
     radius = TURNS[code]
     track = Track("turn", blocks_to_line(f"S {code} S"))
-    assert heading_deg(track, -1) - heading_deg(track, 0) == pytest.approx(
-        math.copysign(90.0, radius), abs=0.5
-    )
+    assert heading_deg(track, -1) - heading_deg(track, 0) == pytest.approx(math.copysign(90.0, radius), abs=0.5)
     middle = point_at(track.points, CELL_M + 0.25 * math.pi * abs(radius))
     assert track.curvature[middle] == pytest.approx(1.0 / radius, rel=0.03)
     # The exit is the middle of a cell edge: one cell forward after the turn, (cells) sideways.

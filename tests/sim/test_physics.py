@@ -2,26 +2,41 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.conftest import straight_line
 
 from hairpin.config.sim import PhysicsConfig
 from hairpin.sim import state as st
 from hairpin.sim.physics import advance_cars, physics_params, reset_car
 from hairpin.sim.track import Track, TrackPack
-from tests.conftest import straight_line
 
 HALF_WIDTH = 8.0
 
 
-def run(pack: TrackPack, state: np.ndarray, keys: np.ndarray, ticks: int, cfg: PhysicsConfig | None = None
-        ) -> list[np.ndarray]:
+def run(
+    pack: TrackPack, state: np.ndarray, keys: np.ndarray, ticks: int, cfg: PhysicsConfig | None = None
+) -> list[np.ndarray]:
     """Advance tick by tick; return the state after each tick."""
     p, gears = physics_params(cfg or PhysicsConfig())
     track_id = np.zeros(len(state), np.int64)
     tick_keys = np.ascontiguousarray(np.broadcast_to(np.asarray(keys, np.int8), (len(state), 1, 4)))
     history = []
     for _ in range(ticks):
-        advance_cars(state, track_id, tick_keys, pack.centre, pack.tangent, pack.slope, pack.width_left,
-                     pack.width_right, pack.offset, pack.count, pack.checkpoints, pack.checkpoint_offset, gears, p)
+        advance_cars(
+            state,
+            track_id,
+            tick_keys,
+            pack.centre,
+            pack.tangent,
+            pack.slope,
+            pack.width_left,
+            pack.width_right,
+            pack.offset,
+            pack.count,
+            pack.checkpoints,
+            pack.checkpoint_offset,
+            gears,
+            p,
+        )
         history.append(state.copy())
     return history
 

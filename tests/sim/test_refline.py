@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.conftest import straight_line
 
 from hairpin.sim.refline import ReferenceLineError, load_reference_line, validate_reference_line
-from tests.conftest import straight_line
 
 
 def test_valid_line_is_returned_unchanged() -> None:
@@ -35,7 +35,7 @@ def test_nan_is_named_with_its_index() -> None:
 def test_repeated_points_are_named() -> None:
     line = straight_line(50)
     line[12] = line[11]
-    with pytest.raises(ReferenceLineError, match="repeated point.*index 12"):
+    with pytest.raises(ReferenceLineError, match=r"repeated point.*index 12"):
         validate_reference_line(line)
 
 

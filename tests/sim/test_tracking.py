@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.conftest import u_turn_line
 
 from hairpin.sim.track import Track
 from hairpin.sim.tracking import ZoneTracker
-from tests.conftest import u_turn_line
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_driving_backwards_is_negative_progress(hairpin_track: Track) -> None:
 
 def test_cutting_the_hairpin_does_not_advance(hairpin_track: Track) -> None:
     tracker = ZoneTracker(hairpin_track)
-    drive(tracker, hairpin_track.centre[: 100 : 2])  # 50 m up the first leg, at x = 0
+    drive(tracker, hairpin_track.centre[:100:2])  # 50 m up the first leg, at x = 0
     before = tracker.meters_advanced
     # straight across the inside of the turn to the other leg (x = 32), then down that leg
     across = np.stack([np.linspace(0, 32, 110), np.zeros(110), np.full(110, 50.0)], 1)

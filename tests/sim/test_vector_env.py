@@ -36,7 +36,7 @@ def test_same_step_autoreset_keeps_final_observation() -> None:
     envs.reset(seed=0)
     nothing = np.array([3, 0])
     for _ in range(20):
-        obs, _, terminated, truncated, infos = envs.step(nothing)
+        _, _, terminated, truncated, infos = envs.step(nothing)
         if truncated[0]:
             break
     assert truncated.tolist() == [True, False] and not terminated.any()

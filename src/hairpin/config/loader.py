@@ -215,9 +215,7 @@ def load_config(model: type[M], path: str | Path | None, overrides: Sequence[str
 
 def dump_config(cfg: BaseModel) -> str:
     """YAML text of a resolved config: keys in model order, tuples as lists, schedules in their plain form."""
-    return yaml.dump(
-        cfg.model_dump(mode="json"), Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=110
-    )
+    return yaml.dump(cfg.model_dump(mode="json"), Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 def save_config(cfg: BaseModel, path: str | Path) -> None:

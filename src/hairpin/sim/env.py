@@ -78,7 +78,13 @@ class RaceEnv(gym.Env[dict[str, np.ndarray], int]):
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         a = check_action(action)
         result = self.sim.step(np.array([a]))
-        return self._obs(), float(result.reward[0]), bool(result.terminated[0]), bool(result.truncated[0]), self.sim.info(0)
+        return (
+            self._obs(),
+            float(result.reward[0]),
+            bool(result.terminated[0]),
+            bool(result.truncated[0]),
+            self.sim.info(0),
+        )
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         if self.render_mode != "rgb_array":

@@ -23,8 +23,8 @@ from numba import njit
 from hairpin.config.sim import EnvConfig, ExpertConfig, PhysicsConfig
 from hairpin.sim import state as st
 from hairpin.sim.physics import ACCEL, BRAKE, LEFT, RIGHT, PhysicsParams, _tick, physics_params
-from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.race import RaceSim
+from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.track import Track
 
 __all__ = ["Expert", "LapResult", "drive_lap", "reference_lap", "speed_profile"]
@@ -44,9 +44,19 @@ def speed_profile(track: Track, physics: PhysicsConfig, grip_use: float, brake_u
 
 
 @njit(cache=True)
-def _decide(row: np.ndarray, centre: np.ndarray, tangent: np.ndarray, n: int, profile: np.ndarray,
-            line_offset: np.ndarray, lookahead_s: float, lookahead_min: float, margin: float, band: float,
-            out: np.ndarray) -> None:
+def _decide(
+    row: np.ndarray,
+    centre: np.ndarray,
+    tangent: np.ndarray,
+    n: int,
+    profile: np.ndarray,
+    line_offset: np.ndarray,
+    lookahead_s: float,
+    lookahead_min: float,
+    margin: float,
+    band: float,
+    out: np.ndarray,
+) -> None:
     """Keys [accel, brake, left, right] for the car in ``row`` now."""
     yaw = row[st.YAW]
     fx, fz = math.sin(yaw), math.cos(yaw)
@@ -76,10 +86,26 @@ def _decide(row: np.ndarray, centre: np.ndarray, tangent: np.ndarray, n: int, pr
 
 
 @njit(cache=True)
-def _plan(row: np.ndarray, n_ticks: int, every_tick: bool, centre: np.ndarray, tangent: np.ndarray,
-          slope: np.ndarray, width_left: np.ndarray, width_right: np.ndarray, cps: np.ndarray,
-          gear_speeds: np.ndarray, p: PhysicsParams, profile: np.ndarray, line_offset: np.ndarray,
-          lookahead_s: float, lookahead_min: float, margin: float, band: float, out: np.ndarray) -> None:
+def _plan(
+    row: np.ndarray,
+    n_ticks: int,
+    every_tick: bool,
+    centre: np.ndarray,
+    tangent: np.ndarray,
+    slope: np.ndarray,
+    width_left: np.ndarray,
+    width_right: np.ndarray,
+    cps: np.ndarray,
+    gear_speeds: np.ndarray,
+    p: PhysicsParams,
+    profile: np.ndarray,
+    line_offset: np.ndarray,
+    lookahead_s: float,
+    lookahead_min: float,
+    margin: float,
+    band: float,
+    out: np.ndarray,
+) -> None:
     """Decide ``n_ticks`` of keys (n_ticks, 4) by driving a copy of the car."""
     car = row.copy()
     n = centre.shape[0]
@@ -130,16 +156,35 @@ class Expert:
         )
         room = np.minimum(self.track.width_left, self.track.width_right) - 2.0 * self.physics.car_half_width_m
         line_offset = np.clip(wander * 1.5 * noise, -room, room)
-        self.style = _RaceStyle(profile, line_offset, self.cfg.lookahead_s * rng.uniform(1.0 - 0.2 * noise, 1.0 + 0.4 * noise))
+        self.style = _RaceStyle(
+            profile, line_offset, self.cfg.lookahead_s * rng.uniform(1.0 - 0.2 * noise, 1.0 + 0.4 * noise)
+        )
 
     def plan(self, row: np.ndarray, n_ticks: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """Keys (n_ticks, 4) int8 for the car in state ``row``."""
         keys = np.zeros((n_ticks, 4), np.int8)
         t = self.track
         cfg = self.cfg
-        _plan(row, n_ticks, cfg.decide_every_tick, t.centre, t.tangent, t.slope, t.width_left, t.width_right,
-              t.checkpoints_m, self.gear_speeds, self.params, self.style.profile, self.style.line_offset,
-              self.style.lookahead_s, cfg.lookahead_min_m, cfg.speed_margin, 0.02, keys)
+        _plan(
+            row,
+            n_ticks,
+            cfg.decide_every_tick,
+            t.centre,
+            t.tangent,
+            t.slope,
+            t.width_left,
+            t.width_right,
+            t.checkpoints_m,
+            self.gear_speeds,
+            self.params,
+            self.style.profile,
+            self.style.line_offset,
+            self.style.lookahead_s,
+            cfg.lookahead_min_m,
+            cfg.speed_margin,
+            0.02,
+            keys,
+        )
         if rng is not None and cfg.noise > 0:
             self._add_mistakes(keys, rng)
         return keys

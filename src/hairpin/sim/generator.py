@@ -97,9 +97,7 @@ def _turn(side: int, cells: int) -> BlockKind:
     radius = (cells - 0.5) * CELL_M
     footprint = tuple((f, side * r) for f in range(cells) for r in range(cells))
     code = f"{'R' if side > 0 else 'L'}{radius:.0f}"
-    return BlockKind(
-        code, ((0.5 * math.pi * radius, side / radius),), footprint, (cells - 1, side * cells), side
-    )
+    return BlockKind(code, ((0.5 * math.pi * radius, side / radius),), footprint, (cells - 1, side * cells), side)
 
 
 def _s_bend(side: int) -> BlockKind:
@@ -145,9 +143,7 @@ def parse_blocks(codes: str | Sequence[str]) -> list[BlockKind]:
     unknown = [(i, w) for i, w in enumerate(words) if w.upper() not in BLOCKS]
     if unknown:
         index, word = unknown[0]
-        raise TrackLayoutError(
-            f"unknown block code {word!r} at position {index}; known codes: {' '.join(BLOCKS)}"
-        )
+        raise TrackLayoutError(f"unknown block code {word!r} at position {index}; known codes: {' '.join(BLOCKS)}")
     return [BLOCKS[w.upper()] for w in words]
 
 
@@ -193,18 +189,14 @@ def _resample(dense: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(targets, s, dense[:, k]) for k in range(3)], axis=1)
 
 
-def blocks_to_line(
-    codes: str | Sequence[str], *, start_heading: int = 0, start_height_m: float = 0.0
-) -> np.ndarray:
+def blocks_to_line(codes: str | Sequence[str], *, start_heading: int = 0, start_height_m: float = 0.0) -> np.ndarray:
     """Lay out blocks from cell (0, 0) and return the (N, 3) centre line, points 0.5 m apart.
 
     ``start_heading`` is the start block's yaw in degrees, a multiple of 90 (0 = along +z, 90 = along +x).
     """
     kinds = parse_blocks(codes)
     if kinds[0].code != "S":
-        raise TrackLayoutError(
-            f"the first block is the start and must be a straight 'S', got {kinds[0].code!r}"
-        )
+        raise TrackLayoutError(f"the first block is the start and must be a straight 'S', got {kinds[0].code!r}")
     if start_heading % 90 != 0:
         raise TrackLayoutError(f"start_heading must be a multiple of 90 degrees, got {start_heading}")
     cell, d, height = (0, 0), (start_heading // 90) % 4, start_height_m
@@ -214,9 +206,7 @@ def blocks_to_line(
         cells, next_cell, next_d = _place(kind, cell, d)
         for c in cells:
             if c in owner:
-                raise TrackLayoutError(
-                    f"block {index} ({kind.code}) runs into cell {c}, {_used_by(owner[c], kinds)}"
-                )
+                raise TrackLayoutError(f"block {index} ({kind.code}) runs into cell {c}, {_used_by(owner[c], kinds)}")
             owner[c] = index
         if height + kind.climb_m < -1e-9:
             raise TrackLayoutError(f"block {index} ({kind.code}) descends below height 0 (from {height:g} m)")
@@ -360,9 +350,7 @@ def generate_blocks(
     )
 
 
-def generate_track(
-    seed: int, n_blocks: int = 20, *, name: str | None = None, half_width: float = 8.0
-) -> Track:
+def generate_track(seed: int, n_blocks: int = 20, *, name: str | None = None, half_width: float = 8.0) -> Track:
     """A generated track, named ``gen-<seed>`` unless ``name`` is given."""
     line = blocks_to_line(generate_blocks(seed, n_blocks))
     return Track(name=name or f"gen-{seed}", points=line, half_width=half_width)

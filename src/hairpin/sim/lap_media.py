@@ -51,8 +51,11 @@ def plot_map(track: Track, path_xyz: np.ndarray, speeds: np.ndarray, title: str,
     normal = np.stack([t[:, 1], -t[:, 0]], 1)  # right of the line
     xz = c[:, [0, 2]]
     fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
-    ax.fill(*np.concatenate([xz + normal * track.width_right[:, None], (xz - normal * track.width_left[:, None])[::-1]]).T,
-            color="0.85", lw=0)
+    ax.fill(
+        *np.concatenate([xz + normal * track.width_right[:, None], (xz - normal * track.width_left[:, None])[::-1]]).T,
+        color="0.85",
+        lw=0,
+    )
     for side in (1, -1):
         width = track.width_right if side > 0 else track.width_left
         edge = xz + side * normal * width[:, None]
@@ -79,8 +82,9 @@ def plot_map(track: Track, path_xyz: np.ndarray, speeds: np.ndarray, title: str,
     plt.close(fig)
 
 
-def record_expert_lap(cfg: DriveConfig, out: Path, *, seed: int = 0, gif_every: int = 2,
-                      progress: Console | None = None) -> dict[str, Any]:
+def record_expert_lap(
+    cfg: DriveConfig, out: Path, *, seed: int = 0, gif_every: int = 2, progress: Console | None = None
+) -> dict[str, Any]:
     """Drive one expert lap of ``cfg.env.map``; write ``lap.gif``, ``map.png`` and ``lap.json`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     sim = RaceSim(cfg.env)
@@ -91,8 +95,14 @@ def record_expert_lap(cfg: DriveConfig, out: Path, *, seed: int = 0, gif_every: 
     steps_per_s = 1.0 / (cfg.env.physics.tick_s * cfg.env.physics.ticks_per_step)
     limit_steps = time_limit_s(cfg.env, track) * steps_per_s
 
-    with Progress(TextColumn("[bold]driving {task.description}"), BarColumn(), TextColumn("{task.fields[time]}"),
-                  console=progress, transient=True, disable=progress is None) as bar:
+    with Progress(
+        TextColumn("[bold]driving {task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[time]}"),
+        console=progress,
+        transient=True,
+        disable=progress is None,
+    ) as bar:
         task = bar.add_task(track.name, total=limit_steps, time="")
 
         def on_step(s: RaceSim) -> None:

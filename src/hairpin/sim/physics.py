@@ -105,8 +105,9 @@ def _target_yaw_rate(v_long: float, steer: float, braking: bool, p: PhysicsParam
 
 
 @njit(cache=True)
-def _collide_walls(row: np.ndarray, pack_centre: np.ndarray, pack_tangent: np.ndarray, wl: float, wr: float,
-                   k: int, p: PhysicsParams) -> bool:
+def _collide_walls(
+    row: np.ndarray, pack_centre: np.ndarray, pack_tangent: np.ndarray, wl: float, wr: float, k: int, p: PhysicsParams
+) -> bool:
     """Keep the car between the walls of line point ``k``; return whether it touched one."""
     tx, tz = pack_tangent[k, 0], pack_tangent[k, 1]
     nx, nz = tz, -tx  # right normal
@@ -150,9 +151,20 @@ def _gear_and_rpm(row: np.ndarray, v_long: float, gear_speeds: np.ndarray, p: Ph
 
 
 @njit(cache=True)
-def _tick(row: np.ndarray, keys: np.ndarray, centre: np.ndarray, tangent: np.ndarray, slope: np.ndarray,
-          width_left: np.ndarray, width_right: np.ndarray, off: int, n: int, cps: np.ndarray,
-          gear_speeds: np.ndarray, p: PhysicsParams) -> None:
+def _tick(
+    row: np.ndarray,
+    keys: np.ndarray,
+    centre: np.ndarray,
+    tangent: np.ndarray,
+    slope: np.ndarray,
+    width_left: np.ndarray,
+    width_right: np.ndarray,
+    off: int,
+    n: int,
+    cps: np.ndarray,
+    gear_speeds: np.ndarray,
+    p: PhysicsParams,
+) -> None:
     """Advance one car by one tick."""
     dt = p.tick_s
     yaw = row[st.YAW]
@@ -197,7 +209,7 @@ def _tick(row: np.ndarray, keys: np.ndarray, centre: np.ndarray, tangent: np.nda
 
     s = progress_along(centre, tangent, off, idx, row[st.X], row[st.Z])
     row[st.S] = s
-    along = (row[st.VX] * tangent[k, 0] + row[st.VZ] * tangent[k, 1])
+    along = row[st.VX] * tangent[k, 0] + row[st.VZ] * tangent[k, 1]
     row[st.Y] = centre[k, 1] + slope[k] * (s - idx * POINT_SPACING_M)
     row[st.VY] = slope[k] * along
     row[st.PITCH] = math.atan(slope[k] * (fx * tangent[k, 0] + fz * tangent[k, 1]))
@@ -245,12 +257,23 @@ def advance_cars(
         for j in range(keys.shape[1]):
             if row[st.FINISHED] != 0.0:
                 break
-            _tick(row, keys[c, j], centre, tangent, slope, width_left, width_right, offset[t], count[t], cps,
-                  gear_speeds, p)
+            _tick(
+                row,
+                keys[c, j],
+                centre,
+                tangent,
+                slope,
+                width_left,
+                width_right,
+                offset[t],
+                count[t],
+                cps,
+                gear_speeds,
+                p,
+            )
 
 
-def reset_car(row: np.ndarray, pack: TrackPack, track_id: int, lateral_m: float = 0.0, yaw_offset: float = 0.0
-              ) -> None:
+def reset_car(row: np.ndarray, pack: TrackPack, track_id: int, lateral_m: float = 0.0, yaw_offset: float = 0.0) -> None:
     """Put a car at standstill on the start of its track, optionally shifted right by ``lateral_m``."""
     track = pack.tracks[track_id]
     pos, yaw = track.start_pose()

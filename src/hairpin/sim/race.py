@@ -75,8 +75,9 @@ class RaceSim:
         self._wall_reward_per_tick = r.per_wall_contact_s * cfg.physics.tick_s
 
     @staticmethod
-    def _unique_tracks(maps: list[str | Track], n_cars: int, half_width: float | None
-                       ) -> tuple[list[Track], np.ndarray]:
+    def _unique_tracks(
+        maps: list[str | Track], n_cars: int, half_width: float | None
+    ) -> tuple[list[Track], np.ndarray]:
         """Each distinct map once, and the index of every car's map among them."""
         loaded: dict[int | str, Track] = {}
         for m in maps:
@@ -116,8 +117,22 @@ class RaceSim:
         s = self.state
         before_s, before_ticks, was_finished = s[:, st.S].copy(), s[:, st.RACE_TICKS].copy(), s[:, st.FINISHED] > 0
         pk = self.pack
-        advance_cars(s, self.track_id, tick_keys, pk.centre, pk.tangent, pk.slope, pk.width_left, pk.width_right,
-                     pk.offset, pk.count, pk.checkpoints, pk.checkpoint_offset, self.gear_speeds, self.params)
+        advance_cars(
+            s,
+            self.track_id,
+            tick_keys,
+            pk.centre,
+            pk.tangent,
+            pk.slope,
+            pk.width_left,
+            pk.width_right,
+            pk.offset,
+            pk.count,
+            pk.checkpoints,
+            pk.checkpoint_offset,
+            self.gear_speeds,
+            self.params,
+        )
         r = self.cfg.reward
         terminated = s[:, st.FINISHED] > 0
         finished_now = terminated & ~was_finished
@@ -146,9 +161,19 @@ class RaceSim:
             idx = np.asarray(cars, np.int64)
             state, track_id, prev_keys = self.state[idx], self.track_id[idx], self.prev_keys[idx]
             floats, image = np.empty((len(idx), self.layout.size), np.float32), None
-        sim_floats(state, track_id, prev_keys, pk.centre, pk.tangent, pk.offset, pk.count,
-                   self.layout.n_ref_points, self.layout.ref_point_spacing_m, self.layout.finish_distance_cap_m,
-                   floats)
+        sim_floats(
+            state,
+            track_id,
+            prev_keys,
+            pk.centre,
+            pk.tangent,
+            pk.offset,
+            pk.count,
+            self.layout.n_ref_points,
+            self.layout.ref_point_spacing_m,
+            self.layout.finish_distance_cap_m,
+            floats,
+        )
         if cars is None:
             self.renderer.gray(track_id, state, out=image)
         else:
@@ -173,4 +198,6 @@ class RaceSim:
 
     def render_rgb(self, car: int = 0, size: int | None = None) -> np.ndarray:
         """Human view (S, S, 3) uint8 of one car."""
-        return self.renderer.rgb(self.track_id[car : car + 1], self.state[car : car + 1], size or self.cfg.human_size)[0]
+        return self.renderer.rgb(self.track_id[car : car + 1], self.state[car : car + 1], size or self.cfg.human_size)[
+            0
+        ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["POINT_SPACING_M", "MIN_POINTS", "ReferenceLineError", "load_reference_line", "validate_reference_line"]
+__all__ = ["MIN_POINTS", "POINT_SPACING_M", "ReferenceLineError", "load_reference_line", "validate_reference_line"]
 
 POINT_SPACING_M = 0.5
 MIN_POINTS = 20
@@ -57,7 +57,7 @@ def validate_reference_line(points: np.ndarray, source: str = "reference line") 
 def resample(points: np.ndarray, spacing: float) -> np.ndarray:
     """Resample a polyline at a constant arc-length spacing (linear interpolation, both ends kept)."""
     s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-    n = max(int(round(s[-1] / spacing)) + 1, 2)
+    n = max(round(s[-1] / spacing) + 1, 2)
     s_new = np.linspace(0.0, s[-1], n)
     return np.stack([np.interp(s_new, s, points[:, k]) for k in range(3)], axis=1)
 

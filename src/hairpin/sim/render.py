@@ -66,6 +66,9 @@ ROW_FORWARD, ROW_PX_PER_M, N_ROW = range(3)
 sine, distance behind the car (m), line points drawn ahead of the car, first image row that sees the ground,
 largest |lateral| / forward of a visible ground point."""
 
+QUAD_VALUE, N_QUAD = 8, 9
+"""Columns of the quad buffer: camera-frame corners (f0, l0, …, f3, l3) in order around the quad, palette value."""
+
 BEHIND_POINTS = 40
 """Line points drawn behind the car (20 m)."""
 SAMPLE_POINTS = 4
@@ -163,12 +166,10 @@ def _row_at(forward: float, view: np.ndarray, size: int) -> float:
     return v + 0.5 * size - 0.5
 
 
-@njit(cache=True, inline="always")
-def _fill_quad(
-    img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: tuple, value: np.uint8
-) -> None:
-    """Fill the pixels whose ground point lies in a convex quad given as camera-frame (f0, l0, …, f3, l3)."""
-    f0, l0, f1, l1, f2, l2, f3, l3 = quad
+@njit(cache=True)
+def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.ndarray) -> None:
+    """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer (``_push_section``)."""
+    f0, l0, f1, l1, f2, l2, f3, l3 = quad[0], quad[1], quad[2], quad[3], quad[4], quad[5], quad[6], quad[7]
     size = img.shape[0]
     ground_row = int(view[VIEW_GROUND_ROW])
     nearest = rows[size - 1, ROW_FORWARD]
@@ -188,6 +189,7 @@ def _fill_quad(
     edge_b = _edge(f1, l1, f2, l2)
     edge_c = _edge(f2, l2, f3, l3)
     edge_d = _edge(f3, l3, f0, l0)
+    value = np.uint8(quad[QUAD_VALUE])
     centre_col = 0.5 * size - 0.5
     for r in range(top, bottom + 1):
         forward = rows[r, ROW_FORWARD]
@@ -201,9 +203,7 @@ def _fill_quad(
         col_hi = hi * rows[r, ROW_PX_PER_M] + centre_col
         if col_hi < 0.0 or col_lo > size - 1:
             continue
-        first = max(int(math.ceil(col_lo)), 0)
-        last = min(int(math.floor(col_hi)), size - 1)
-        img[r, first : last + 1] = value
+        img[r, max(int(math.ceil(col_lo)), 0) : min(int(math.floor(col_hi)), size - 1) + 1] = value
 
 
 @njit(cache=True, inline="always")
@@ -244,16 +244,24 @@ def _corner(p: tuple, place: tuple) -> tuple:
 
 
 @njit(cache=True, inline="always")
-def _fill_between(
-    img: np.ndarray, rows: np.ndarray, view: np.ndarray, pa: tuple, pb: tuple, inner: tuple, outer: tuple,
-    value: np.uint8,
-) -> None:
-    """Fill the road between projected points pa and pb, from one place across it (``_corner``) to another."""
+def _push_quad(quads: np.ndarray, n: int, corners: tuple, value: float) -> int:
+    """Write quad n: four camera-frame corners (f0, l0, …, f3, l3) in order around it, and its palette value."""
+    for k in range(8):
+        quads[n, k] = corners[k]
+    quads[n, QUAD_VALUE] = value
+    return n + 1
+
+
+@njit(cache=True, inline="always")
+def _push_section(
+    quads: np.ndarray, n: int, pa: tuple, pb: tuple, inner: tuple, outer: tuple, value: float
+) -> int:
+    """Write quad n: the road between projected points pa and pb, from one place across it (``_corner``) to another."""
     fa_in, la_in = _corner(pa, inner)
     fa_out, la_out = _corner(pa, outer)
     fb_out, lb_out = _corner(pb, outer)
     fb_in, lb_in = _corner(pb, inner)
-    _fill_quad(img, rows, view, (fa_in, la_in, fa_out, la_out, fb_out, lb_out, fb_in, lb_in), value)
+    return _push_quad(quads, n, (fa_in, la_in, fa_out, la_out, fb_out, lb_out, fb_in, lb_in), value)
 
 
 @njit(cache=True)
@@ -270,18 +278,16 @@ def _lod_step(samples: np.ndarray, s: int, n_samples: int, focal: float) -> int:
 
 
 @njit(cache=True)
-def _draw_road(
-    img: np.ndarray, rows: np.ndarray, view: np.ndarray, samples: np.ndarray, n_samples: int, parity: int,
+def _road_quads(
+    quads: np.ndarray, n: int, samples: np.ndarray, n_samples: int, parity: int, focal: float,
     palette: np.ndarray,
-) -> None:
+) -> int:
     """Road sections between samples (longer far away), then kerb stripes where they are wide enough to see."""
-    focal = view[VIEW_FOCAL]
     s = 0
     while s < n_samples - 1:
         step = _lod_step(samples, s, n_samples, focal)
-        pa = _sample(samples, s)
-        pb = _sample(samples, s + step)
-        _fill_between(img, rows, view, pa, pb, ROAD_LEFT, ROAD_RIGHT, palette[ROAD])
+        n = _push_section(quads, n, _sample(samples, s), _sample(samples, s + step), ROAD_LEFT, ROAD_RIGHT,
+                          palette[ROAD])
         s += step
     kerb_reach = KERB_M * focal / KERB_MIN_PX
     for s in range(n_samples - 1):
@@ -290,31 +296,29 @@ def _draw_road(
         if min(_distance(pa), _distance(pb)) > kerb_reach:
             continue
         kerb = palette[KERB_A] if (s + parity) % 2 == 0 else palette[KERB_B]
-        _fill_between(img, rows, view, pa, pb, ROAD_LEFT, (0.0, KERB_M), kerb)
-        _fill_between(img, rows, view, pa, pb, (1.0, -KERB_M), ROAD_RIGHT, kerb)
+        n = _push_section(quads, n, pa, pb, ROAD_LEFT, (0.0, KERB_M), kerb)
+        n = _push_section(quads, n, pa, pb, (1.0, -KERB_M), ROAD_RIGHT, kerb)
+    return n
 
 
 @njit(cache=True)
-def _draw_checkpoints(
-    img: np.ndarray, rows: np.ndarray, view: np.ndarray, line: np.ndarray, pose: tuple,
-    start: int, n_points: int, first: int, last: int, checkpoint_idx: np.ndarray, value: np.uint8,
-) -> None:
+def _checkpoint_quads(
+    quads: np.ndarray, n: int, line: np.ndarray, pose: tuple, start: int, n_points: int, first: int, last: int,
+    checkpoint_idx: np.ndarray, value: float,
+) -> int:
     """Bands across the road at the checkpoints (given as fractional local point indices) inside the window."""
     for q in range(checkpoint_idx.shape[0]):
         a = max(int(round(checkpoint_idx[q])) - CHECKPOINT_POINTS // 2, 0)
         b = min(a + CHECKPOINT_POINTS, n_points - 1)
-        if b < first or a > last:
-            continue
-        pa = _project(line, start + a, pose)
-        pb = _project(line, start + b, pose)
-        _fill_between(img, rows, view, pa, pb, ROAD_LEFT, ROAD_RIGHT, value)
+        if b >= first and a <= last:
+            pa = _project(line, start + a, pose)
+            pb = _project(line, start + b, pose)
+            n = _push_section(quads, n, pa, pb, ROAD_LEFT, ROAD_RIGHT, value)
+    return n
 
 
 @njit(cache=True)
-def _draw_finish(
-    img: np.ndarray, rows: np.ndarray, view: np.ndarray, line: np.ndarray, pose: tuple, end: int,
-    palette: np.ndarray,
-) -> None:
+def _finish_quads(quads: np.ndarray, n: int, line: np.ndarray, pose: tuple, end: int, palette: np.ndarray) -> int:
     """Two rows of checkered squares across the road ending at global point ``end``, the line's last."""
     for row in range(2):
         pa = _project(line, end - (row + 1) * FINISH_ROW_POINTS, pose)
@@ -323,27 +327,25 @@ def _draw_finish(
             inner = (col / FINISH_COLUMNS, 0.0)
             outer = ((col + 1) / FINISH_COLUMNS, 0.0)
             value = palette[FINISH_DARK] if (row + col) % 2 == 0 else palette[FINISH_LIGHT]
-            _fill_between(img, rows, view, pa, pb, inner, outer, value)
+            n = _push_section(quads, n, pa, pb, inner, outer, value)
+    return n
 
 
 @njit(cache=True)
 def _fill_background(img: np.ndarray, ground_row: int, palette: np.ndarray) -> None:
     """Sky above the horizon, grass below it."""
-    size = img.shape[0]
-    for r in range(size):
-        background = palette[SKY] if r < ground_row else palette[GRASS]
-        for col in range(size):
-            img[r, col] = background
+    img[:ground_row] = palette[SKY]
+    img[ground_row:] = palette[GRASS]
 
 
 @njit(cache=True)
 def render_frame(
     img: np.ndarray, car: np.ndarray, line: np.ndarray, start: int, n_points: int, checkpoint_idx: np.ndarray,
-    rows: np.ndarray, view: np.ndarray, palette: np.ndarray, samples: np.ndarray,
+    rows: np.ndarray, view: np.ndarray, palette: np.ndarray, samples: np.ndarray, quads: np.ndarray,
 ) -> None:
     """Paint one (S, S) frame of one car (a state row) on the track whose points are line[start:start+n_points].
 
-    ``samples`` is scratch space of at least ``max_samples(view)`` rows of 6 floats.
+    ``samples`` and ``quads`` are scratch space of the sizes ``scratch_rows`` gives.
     """
     _fill_background(img, int(view[VIEW_GROUND_ROW]), palette)
     idx = min(max(int(car[IDX]), 0), n_points - 1)
@@ -358,23 +360,25 @@ def render_frame(
         p = _project(line, start + min(first + s * SAMPLE_POINTS, last), pose)
         for k in range(6):
             samples[s, k] = p[k]
-    _draw_road(img, rows, view, samples, n_samples, (first // SAMPLE_POINTS) % 2, palette)
-    _draw_checkpoints(img, rows, view, line, pose, start, n_points, first, last, checkpoint_idx, palette[CHECKPOINT])
+    parity = (first // SAMPLE_POINTS) % 2
+    n = _road_quads(quads, 0, samples, n_samples, parity, view[VIEW_FOCAL], palette)
+    n = _checkpoint_quads(quads, n, line, pose, start, n_points, first, last, checkpoint_idx, palette[CHECKPOINT])
     if last == n_points - 1 and n_points > 2 * FINISH_ROW_POINTS:
-        _draw_finish(img, rows, view, line, pose, start + n_points - 1, palette)
-    half_length = 0.5 * CAR_LENGTH_M
-    half_width = 0.5 * CAR_WIDTH_M
-    body = (
-        back - half_length, -half_width, back + half_length, -half_width,
-        back + half_length, half_width, back - half_length, half_width,
-    )
-    _fill_quad(img, rows, view, body, palette[CAR])
+        n = _finish_quads(quads, n, line, pose, start + n_points - 1, palette)
+    length = 0.5 * CAR_LENGTH_M
+    width = 0.5 * CAR_WIDTH_M
+    body = (back - length, -width, back + length, -width, back + length, width, back - length, width)
+    n = _push_quad(quads, n, body, palette[CAR])
+    for q in range(n):
+        _fill_quad(img, rows, view, quads[q])
 
 
 @njit(cache=True)
-def max_samples(view: np.ndarray) -> int:
-    """Rows of scratch space ``render_frame`` needs: the sampled points of one window."""
-    return (BEHIND_POINTS + int(view[VIEW_AHEAD])) // SAMPLE_POINTS + 3
+def scratch_rows(view: np.ndarray, checkpoint_offset: np.ndarray) -> tuple:
+    """Rows of the samples and quads scratch buffers ``render_frame`` needs: at most, for any track."""
+    n_samples = (BEHIND_POINTS + int(view[VIEW_AHEAD])) // SAMPLE_POINTS + 3
+    most_checkpoints = np.max(np.diff(checkpoint_offset))
+    return n_samples, 3 * n_samples + most_checkpoints + 2 * FINISH_COLUMNS + 1
 
 
 @njit(cache=True)
@@ -388,13 +392,15 @@ def render_frames(
     size = rows.shape[0]
     if out.shape[0] < n or out.shape[2] != size or out.shape[3] != size or state.shape[0] < n:
         raise ValueError("render_frames: out must be (n, 1, S, S) and state (n, N_STATE) for n cars")
-    samples = np.empty((max_samples(view), 6))
+    n_samples, n_quads = scratch_rows(view, checkpoint_offset)
+    samples = np.empty((n_samples, 6))
+    quads = np.empty((n_quads, N_QUAD))
     for c in range(n):
         t = track_id[c]
         if t < 0 or t >= offset.shape[0]:
             raise IndexError("render_frames: track id outside the pack")
         cps = checkpoint_idx[checkpoint_offset[t] : checkpoint_offset[t + 1]]
-        render_frame(out[c, 0], state[c], line, offset[t], count[t], cps, rows, view, palette, samples)
+        render_frame(out[c, 0], state[c], line, offset[t], count[t], cps, rows, view, palette, samples, quads)
 
 
 class Renderer:

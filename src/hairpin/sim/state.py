@@ -7,8 +7,27 @@ kernels take a single argument for all cars and a whole vector of cars can be co
 from __future__ import annotations
 
 __all__ = [
-    "FINISHED", "GEAR", "IDX", "NEXT_CP", "N_STATE", "PITCH", "RACE_TICKS", "RPM", "S", "SLIDING", "S_BEST",
-    "TICKS_SINCE_BEST", "VX", "VY", "VZ", "WALL", "X", "Y", "YAW", "YAW_RATE", "Z",
+    "FINISHED",
+    "GEAR",
+    "IDX",
+    "NEXT_CP",
+    "N_STATE",
+    "PITCH",
+    "RACE_TICKS",
+    "RPM",
+    "SLIDING",
+    "S_BEST",
+    "TICKS_SINCE_BEST",
+    "VX",
+    "VY",
+    "VZ",
+    "WALL",
+    "YAW",
+    "YAW_RATE",
+    "S",
+    "X",
+    "Y",
+    "Z",
 ]
 
 X, Y, Z = 0, 1, 2

@@ -78,9 +78,7 @@ def progress_along(centre: np.ndarray, tangent: np.ndarray, offset: int, idx: in
 
 
 @njit(cache=True)
-def line_point_at(
-    centre: np.ndarray, tangent: np.ndarray, offset: int, count: int, s: float, out: np.ndarray
-) -> None:
+def line_point_at(centre: np.ndarray, tangent: np.ndarray, offset: int, count: int, s: float, out: np.ndarray) -> None:
     """Write the line's point at ``s`` metres into ``out`` (3,); past either end the line goes on straight."""
     last = count - 1
     f = s / POINT_SPACING_M
