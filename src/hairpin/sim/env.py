@@ -11,6 +11,7 @@ from gymnasium import spaces
 from hairpin.actions import N_ACTIONS, check_action
 from hairpin.config.sim import EnvConfig
 from hairpin.sim.race import RaceSim
+from hairpin.sim.track import Track
 
 __all__ = ["RaceEnv", "observation_space"]
 
@@ -33,7 +34,7 @@ def make_config(config: EnvConfig | None, overrides: dict[str, Any]) -> EnvConfi
     return EnvConfig.model_validate(base)
 
 
-class RaceEnv(gym.Env[dict[str, np.ndarray], int]):
+class RaceEnv(gym.Env):  # type: ignore[type-arg]
     """A race against the clock: 12 discrete actions, each held for 50 ms; episode ends at the finish.
 
     Keyword arguments are ``EnvConfig`` fields (``map``, ``image_size``, ``reward``, ``no_progress_cutoff_s``,
@@ -56,7 +57,8 @@ class RaceEnv(gym.Env[dict[str, np.ndarray], int]):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / (cfg.physics.tick_s * cfg.physics.ticks_per_step))}
 
     @property
-    def track(self):  # type: ignore[no-untyped-def]
+    def track(self) -> Track:
+        """The map the car races on."""
         return self.sim.track_of(0)
 
     def _obs(self) -> dict[str, np.ndarray]:

@@ -174,7 +174,7 @@ class Expert:
             t.slope,
             t.width_left,
             t.width_right,
-            t.checkpoints_m,
+            t.checkpoints,
             self.gear_speeds,
             self.params,
             self.style.profile,

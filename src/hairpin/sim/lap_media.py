@@ -60,7 +60,7 @@ def plot_map(track: Track, path_xyz: np.ndarray, speeds: np.ndarray, title: str,
         width = track.width_right if side > 0 else track.width_left
         edge = xz + side * normal * width[:, None]
         ax.plot(edge[:, 0], edge[:, 1], color="0.3", lw=0.8)
-    for s in track.checkpoints_m:  # type: ignore[union-attr]
+    for s in track.checkpoints:
         i = int(s / 0.5)
         a, b = xz[i] - normal[i] * track.width_left[i], xz[i] + normal[i] * track.width_right[i]
         ax.plot([a[0], b[0]], [a[1], b[1]], color="tab:blue", lw=2)
@@ -68,7 +68,7 @@ def plot_map(track: Track, path_xyz: np.ndarray, speeds: np.ndarray, title: str,
         a, b = xz[i] - normal[i] * track.width_left[i], xz[i] + normal[i] * track.width_right[i]
         ax.plot([a[0], b[0]], [a[1], b[1]], color=colour, lw=3, label=label)
     segments = np.stack([path_xyz[:-1, [0, 2]], path_xyz[1:, [0, 2]]], 1)
-    lines = LineCollection(segments, cmap="plasma", linewidths=1.6)
+    lines = LineCollection(list(segments), cmap="plasma", linewidths=1.6)
     lines.set_array(speeds[1:] * 3.6)
     ax.add_collection(lines)
     fig.colorbar(lines, ax=ax, shrink=0.7, label="speed (km/h)")

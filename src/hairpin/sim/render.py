@@ -19,12 +19,12 @@ from numba import njit
 
 from hairpin.config.sim import CameraConfig
 from hairpin.sim.refline import POINT_SPACING_M
-from hairpin.sim.state import IDX, X, YAW, Z
+from hairpin.sim.state import IDX, YAW, X, Z
 from hairpin.sim.track import TrackPack
 
 __all__ = [
-    "GRAY_PALETTE", "MATERIALS", "RGB_PALETTE", "Renderer", "camera_view", "ground_rows", "line_array",
-    "render_frames",
+    "GRAY_PALETTE", "MATERIALS", "RGB_PALETTE", "Renderer", "camera_view", "focal_px", "ground_rows", "line_array",
+    "render_frame", "render_frames", "scratch_rows",
 ]
 
 SKY, GRASS, ROAD, KERB_A, KERB_B, CHECKPOINT, FINISH_DARK, FINISH_LIGHT, CAR = range(9)
@@ -66,6 +66,8 @@ ROW_FORWARD, ROW_PX_PER_M, N_ROW = range(3)
 sine, distance behind the car (m), line points drawn ahead of the car, first image row that sees the ground,
 largest |lateral| / forward of a visible ground point."""
 
+N_PROJECTED = 6
+"""Numbers of a projected line point (``_project``), a row of the samples buffer."""
 QUAD_VALUE, N_QUAD = 8, 9
 """Columns of the quad buffer: camera-frame corners (f0, l0, …, f3, l3) in order around the quad, palette value."""
 
@@ -90,6 +92,8 @@ FINISH_COLUMNS = 8
 """Finish squares across the road."""
 CAR_LENGTH_M = 4.0
 CAR_WIDTH_M = 2.0
+MIN_SIZE = 8
+"""Smallest image size in pixels."""
 NO_FRUSTUM_TEST = 1e12
 """Half-slope used when the bottom rows look behind the camera's foot, where the frustum test does not hold."""
 
@@ -137,7 +141,7 @@ def camera_view(camera: CameraConfig, size: int) -> np.ndarray:
     return view
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _edge(fa: float, la: float, fb: float, lb: float) -> tuple:
     """The edge a–b as (lowest forward, highest forward, lateral at the lowest, d lateral / d forward)."""
     if fa > fb:
@@ -145,7 +149,7 @@ def _edge(fa: float, la: float, fb: float, lb: float) -> tuple:
     return fa, fb, la, (lb - la) / (fb - fa) if fb > fa else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _edge_span(forward: float, edge: tuple, lo: float, hi: float) -> tuple:
     """Widen [lo, hi] by the lateral position where an edge (``_edge``) crosses ``forward``, if it does."""
     f_low, f_high, lateral_low, slope = edge
@@ -156,7 +160,7 @@ def _edge_span(forward: float, edge: tuple, lo: float, hi: float) -> tuple:
     return lo, hi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _row_at(forward: float, view: np.ndarray, size: int) -> float:
     """Fractional image row that sees the ground ``forward`` metres ahead of the camera (inverse of the rows)."""
     cos_p = view[VIEW_COS_PITCH]
@@ -166,7 +170,7 @@ def _row_at(forward: float, view: np.ndarray, size: int) -> float:
     return v + 0.5 * size - 0.5
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.ndarray) -> None:
     """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer (``_push_section``)."""
     f0, l0, f1, l1, f2, l2, f3, l3 = quad[0], quad[1], quad[2], quad[3], quad[4], quad[5], quad[6], quad[7]
@@ -183,8 +187,12 @@ def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.nda
         return
     if max(max(l0 + slope * f0, l1 + slope * f1), max(l2 + slope * f2, l3 + slope * f3)) < 0.0:
         return
-    top = ground_row if f_max >= farthest else max(int(math.ceil(_row_at(f_max, view, size))), ground_row)
-    bottom = size - 1 if f_min <= nearest else min(int(math.floor(_row_at(f_min, view, size))), size - 1)
+    top = ground_row if f_max >= farthest else max(math.ceil(_row_at(f_max, view, size)), ground_row)
+    bottom = size - 1 if f_min <= nearest else min(math.floor(_row_at(f_min, view, size)), size - 1)
+    f_mid = 0.5 * (f_min + f_max)
+    thin = top > bottom  # between two row centres: drawn on its nearest row, so that far bands do not vanish
+    if thin:
+        top = bottom = min(max(round(_row_at(f_mid, view, size)), ground_row), size - 1)
     edge_a = _edge(f0, l0, f1, l1)
     edge_b = _edge(f1, l1, f2, l2)
     edge_c = _edge(f2, l2, f3, l3)
@@ -192,7 +200,7 @@ def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.nda
     value = np.uint8(quad[QUAD_VALUE])
     centre_col = 0.5 * size - 0.5
     for r in range(top, bottom + 1):
-        forward = rows[r, ROW_FORWARD]
+        forward = f_mid if thin else rows[r, ROW_FORWARD]
         lo, hi = _edge_span(forward, edge_a, math.inf, -math.inf)
         lo, hi = _edge_span(forward, edge_b, lo, hi)
         lo, hi = _edge_span(forward, edge_c, lo, hi)
@@ -201,12 +209,16 @@ def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.nda
             continue
         col_lo = lo * rows[r, ROW_PX_PER_M] + centre_col
         col_hi = hi * rows[r, ROW_PX_PER_M] + centre_col
-        if col_hi < 0.0 or col_lo > size - 1:
+        if col_hi < -0.5 or col_lo > size - 0.5:
             continue
-        img[r, max(int(math.ceil(col_lo)), 0) : min(int(math.floor(col_hi)), size - 1) + 1] = value
+        first = math.ceil(col_lo)
+        last = math.floor(col_hi)
+        if first > last:  # narrower than a pixel: its nearest column, as for rows
+            first = last = round(0.5 * (col_lo + col_hi))
+        img[r, max(first, 0) : min(last, size - 1) + 1] = value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _project(line: np.ndarray, i: int, pose: tuple) -> tuple:
     """Camera-frame (forward, lateral) of line point i and of its right normal, then its left and right widths."""
     cam_x, cam_z, sin_yaw, cos_yaw = pose
@@ -221,19 +233,19 @@ def _project(line: np.ndarray, i: int, pose: tuple) -> tuple:
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sample(samples: np.ndarray, s: int) -> tuple:
     """Projected point s of the samples buffer as the tuple ``_project`` returns."""
     return samples[s, 0], samples[s, 1], samples[s, 2], samples[s, 3], samples[s, 4], samples[s, 5]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _distance(p: tuple) -> float:
     """Distance from the camera of a projected point (the larger of |forward| and |lateral|)."""
     return max(abs(p[0]), abs(p[1]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _corner(p: tuple, place: tuple) -> tuple:
     """Camera-frame (forward, lateral) of a place across the road at projected point p.
 
@@ -243,7 +255,7 @@ def _corner(p: tuple, place: tuple) -> tuple:
     return p[0] + offset * p[2], p[1] + offset * p[3]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _push_quad(quads: np.ndarray, n: int, corners: tuple, value: float) -> int:
     """Write quad n: four camera-frame corners (f0, l0, …, f3, l3) in order around it, and its palette value."""
     for k in range(8):
@@ -252,7 +264,7 @@ def _push_quad(quads: np.ndarray, n: int, corners: tuple, value: float) -> int:
     return n + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _push_section(
     quads: np.ndarray, n: int, pa: tuple, pb: tuple, inner: tuple, outer: tuple, value: float
 ) -> int:
@@ -308,7 +320,7 @@ def _checkpoint_quads(
 ) -> int:
     """Bands across the road at the checkpoints (given as fractional local point indices) inside the window."""
     for q in range(checkpoint_idx.shape[0]):
-        a = max(int(round(checkpoint_idx[q])) - CHECKPOINT_POINTS // 2, 0)
+        a = max(round(checkpoint_idx[q]) - CHECKPOINT_POINTS // 2, 0)
         b = min(a + CHECKPOINT_POINTS, n_points - 1)
         if b >= first and a <= last:
             pa = _project(line, start + a, pose)
@@ -358,7 +370,7 @@ def render_frame(
     n_samples = (last - first + SAMPLE_POINTS - 1) // SAMPLE_POINTS + 1
     for s in range(n_samples):
         p = _project(line, start + min(first + s * SAMPLE_POINTS, last), pose)
-        for k in range(6):
+        for k in range(N_PROJECTED):
             samples[s, k] = p[k]
     parity = (first // SAMPLE_POINTS) % 2
     n = _road_quads(quads, 0, samples, n_samples, parity, view[VIEW_FOCAL], palette)
@@ -390,10 +402,12 @@ def render_frames(
     """Paint out[c, 0] (S, S) for every car c: palette values of materials; checkpoint_idx in local points."""
     n = track_id.shape[0]
     size = rows.shape[0]
-    if out.shape[0] < n or out.shape[2] != size or out.shape[3] != size or state.shape[0] < n:
-        raise ValueError("render_frames: out must be (n, 1, S, S) and state (n, N_STATE) for n cars")
+    if out.shape[0] < n or out.shape[1] != 1 or out.shape[2] != size or out.shape[3] != size:
+        raise ValueError("render_frames: out must be (n, 1, S, S) for n cars and S rows")
+    if state.shape[0] < n or state.shape[1] <= max(X, Z, YAW, IDX):
+        raise ValueError("render_frames: state must be (n, N_STATE) for n cars")
     n_samples, n_quads = scratch_rows(view, checkpoint_offset)
-    samples = np.empty((n_samples, 6))
+    samples = np.empty((n_samples, N_PROJECTED))
     quads = np.empty((n_quads, N_QUAD))
     for c in range(n):
         t = track_id[c]
@@ -407,8 +421,6 @@ class Renderer:
     """Chase-camera frames of cars on a track pack: gray for the agent, RGB for people."""
 
     def __init__(self, pack: TrackPack, camera: CameraConfig, size: int) -> None:
-        if size < 8:
-            raise ValueError(f"Renderer: image size must be at least 8 pixels, got {size}")
         self.pack = pack
         self.camera = camera
         self.size = size
@@ -424,6 +436,8 @@ class Renderer:
     def _rows_and_view(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Row table and camera array for an image size, computed once per size."""
         if size not in self._views:
+            if size < MIN_SIZE:
+                raise ValueError(f"Renderer: image size must be at least {MIN_SIZE} pixels, got {size}")
             self._views[size] = (ground_rows(self.camera, size), camera_view(self.camera, size))
         return self._views[size]
 

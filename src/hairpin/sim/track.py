@@ -48,7 +48,7 @@ class Track:
     checkpoint_spacing_m: float = 200.0
     """Distance between checkpoints along the line when ``checkpoints_m`` is not given."""
     checkpoints_m: np.ndarray | None = None
-    """Positions of checkpoints along the line in metres (the finish is not one of them)."""
+    """Positions of checkpoints along the line in metres (the finish is not one of them); None: evenly spaced."""
     smoothing_m: float = 2.0
     """Standard deviation of the Gaussian that smooths positions before headings are taken."""
     curvature_smoothing_m: float = 4.0
@@ -65,6 +65,8 @@ class Track:
     width_left: np.ndarray = field(init=False)
     """(N,) distance from the line to the left wall, narrowed on the inside of turns tighter than the road."""
     width_right: np.ndarray = field(init=False)
+    checkpoints: np.ndarray = field(init=False)
+    """(C,) checkpoint positions in metres along the line: ``checkpoints_m`` or evenly spaced."""
 
     def __post_init__(self) -> None:
         points = validate_reference_line(self.points, source=f"map {self.name!r}")
@@ -94,8 +96,8 @@ class Track:
             cps = np.sort(np.asarray(self.checkpoints_m, dtype=np.float64))
             if len(cps) and (cps[0] <= 0 or cps[-1] >= self.length_m):
                 raise ValueError(f"map {self.name!r}: checkpoints must lie inside (0, {self.length_m:.1f}) m")
-        set_(self, "checkpoints_m", cps)
-        for name in ("points", "centre", "tangent", "curvature", "slope", "width_left", "width_right", "checkpoints_m"):
+        set_(self, "checkpoints", cps)
+        for name in ("points", "centre", "tangent", "curvature", "slope", "width_left", "width_right", "checkpoints"):
             getattr(self, name).flags.writeable = False  # maps are shared (cached); nobody may edit one
 
     @classmethod
@@ -141,7 +143,7 @@ class TrackPack:
             raise ValueError("TrackPack needs at least one track")
         count = np.array([t.n_points for t in tracks], dtype=np.int64)
         offset = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
-        cp_count = np.array([len(t.checkpoints_m) for t in tracks], dtype=np.int64)  # type: ignore[arg-type]
+        cp_count = np.array([len(t.checkpoints) for t in tracks], dtype=np.int64)
         cat = np.concatenate
         return cls(
             tracks=tracks,
@@ -153,6 +155,6 @@ class TrackPack:
             width_right=cat([t.width_right for t in tracks]),
             offset=offset,
             count=count,
-            checkpoints=cat([t.checkpoints_m for t in tracks]).astype(np.float64),  # type: ignore[misc]
+            checkpoints=cat([t.checkpoints for t in tracks]).astype(np.float64),
             checkpoint_offset=np.concatenate([[0], np.cumsum(cp_count)]).astype(np.int64),
         )
