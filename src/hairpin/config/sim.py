@@ -71,7 +71,7 @@ class CameraConfig(ConfigModel):
     """Camera height above the road."""
     back_m: float = Field(7.0, ge=0)
     """Distance of the camera behind the car's centre."""
-    pitch_deg: float = Field(12.0, gt=0, lt=90)
+    pitch_deg: float = Field(18.0, gt=0, lt=90)
     """Downward tilt of the optical axis."""
     fov_deg: float = Field(90.0, gt=10, lt=170)
     """Horizontal field of view."""

@@ -7,6 +7,7 @@ implementation of the environment contract (DESIGN §3).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,13 +39,13 @@ def time_limit_s(cfg: EnvConfig, track: Track) -> float:
     return cfg.time_limit_s if cfg.time_limit_s is not None else 20.0 + track.length_m / 8.0
 
 
-class StepResult:
-    """Per-car outcome of one step, as arrays of shape (n,)."""
+class StepResult(NamedTuple):
+    """Per-car outcome of one step."""
 
-    __slots__ = ("finished_now", "reward", "terminated", "truncated")
-
-    def __init__(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, finished_now: np.ndarray):
-        self.reward, self.terminated, self.truncated, self.finished_now = reward, terminated, truncated, finished_now
+    reward: np.ndarray  # (n,) float64
+    terminated: np.ndarray  # (n,) bool: crossed the finish
+    truncated: np.ndarray  # (n,) bool: cut off (no progress, time limit)
+    finished_now: np.ndarray  # (n,) bool: crossed the finish during this step
 
 
 class RaceSim:

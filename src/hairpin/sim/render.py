@@ -1,10 +1,12 @@
 """Chase-camera renderer: the road ahead of the car, seen from behind and above it, projected onto flat ground.
 
 A pitched pinhole camera without roll sees the ground along each image row at one forward distance, with one
-lateral scale in metres per pixel (``ground_rows``). Each frame paints the part of the car's own line from
+lateral scale in pixels per metre (``ground_rows``). Each frame paints the part of the car's own line from
 20 m behind it to ``view_m`` ahead (an index window around the car's ``IDX``, never the whole line, which
 passes over and alongside itself) as convex quads filled row by row, in painter's order: road, kerbs,
 checkpoint bands, finish squares, the car's body. Height is ignored: the ground is flat around the car.
+Far away, road sections grow longer (level of detail) and kerbs thinner than a pixel are left out; a quad
+that falls between two row (or column) centres still gets its nearest one, so far bands do not vanish.
 
 Camera frame: ``forward`` along the car's heading, ``lateral`` positive to the car's right (Trackmania's
 left-handed world), so what lies to the right of the car is drawn on the right of the image.
@@ -23,14 +25,30 @@ from hairpin.sim.state import IDX, YAW, X, Z
 from hairpin.sim.track import TrackPack
 
 __all__ = [
-    "GRAY_PALETTE", "MATERIALS", "RGB_PALETTE", "Renderer", "camera_view", "focal_px", "ground_rows", "line_array",
-    "render_frame", "render_frames", "scratch_rows",
+    "GRAY_PALETTE",
+    "MATERIALS",
+    "RGB_PALETTE",
+    "Renderer",
+    "camera_view",
+    "focal_px",
+    "ground_rows",
+    "line_array",
+    "render_frame",
+    "render_frames",
+    "scratch_rows",
 ]
 
 SKY, GRASS, ROAD, KERB_A, KERB_B, CHECKPOINT, FINISH_DARK, FINISH_LIGHT, CAR = range(9)
 MATERIALS: dict[str, int] = {
-    "sky": SKY, "grass": GRASS, "road": ROAD, "kerb_a": KERB_A, "kerb_b": KERB_B, "checkpoint": CHECKPOINT,
-    "finish_dark": FINISH_DARK, "finish_light": FINISH_LIGHT, "car": CAR,
+    "sky": SKY,
+    "grass": GRASS,
+    "road": ROAD,
+    "kerb_a": KERB_A,
+    "kerb_b": KERB_B,
+    "checkpoint": CHECKPOINT,
+    "finish_dark": FINISH_DARK,
+    "finish_light": FINISH_LIGHT,
+    "car": CAR,
 }
 """Material name → id; the palettes are indexed by id."""
 
@@ -59,7 +77,14 @@ LINE_X, LINE_Z, LINE_TX, LINE_TZ, LINE_WIDTH_LEFT, LINE_WIDTH_RIGHT, N_LINE = ra
 ROW_FORWARD, ROW_PX_PER_M, N_ROW = range(3)
 """Columns of the row table (``ground_rows``)."""
 (
-    VIEW_FOCAL, VIEW_HEIGHT, VIEW_COS_PITCH, VIEW_SIN_PITCH, VIEW_BACK, VIEW_AHEAD, VIEW_GROUND_ROW, VIEW_HALF_SLOPE,
+    VIEW_FOCAL,
+    VIEW_HEIGHT,
+    VIEW_COS_PITCH,
+    VIEW_SIN_PITCH,
+    VIEW_BACK,
+    VIEW_AHEAD,
+    VIEW_GROUND_ROW,
+    VIEW_HALF_SLOPE,
     N_VIEW,
 ) = range(9)
 """Entries of the camera array (``camera_view``): focal length in pixels, camera height (m), pitch cosine and
@@ -80,7 +105,7 @@ LOD_PX = 4.0
 KERB_M = 1.0
 """Kerb width, inside the road edge."""
 KERB_MIN_PX = 0.75
-"""Kerbs are drawn where they are at least this many pixels wide (nearer ones flicker below a pixel)."""
+"""Kerbs are drawn where they are at least this many pixels wide (thinner ones only flicker)."""
 ROAD_LEFT = (0.0, 0.0)
 ROAD_RIGHT = (1.0, 0.0)
 """Places across the road (``_corner``) of its left and right edges."""
@@ -170,7 +195,7 @@ def _row_at(forward: float, view: np.ndarray, size: int) -> float:
     return v + 0.5 * size - 0.5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always")  # inlined in its one caller's loop: a call per quad costs ~20% of a frame
 def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.ndarray) -> None:
     """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer (``_push_section``)."""
     f0, l0, f1, l1, f2, l2, f3, l3 = quad[0], quad[1], quad[2], quad[3], quad[4], quad[5], quad[6], quad[7]
@@ -227,9 +252,12 @@ def _project(line: np.ndarray, i: int, pose: tuple) -> tuple:
     normal_x = line[i, LINE_TZ]  # the right normal of (tx, tz) is (tz, -tx)
     normal_z = -line[i, LINE_TX]
     return (
-        x * sin_yaw + z * cos_yaw, x * cos_yaw - z * sin_yaw,
-        normal_x * sin_yaw + normal_z * cos_yaw, normal_x * cos_yaw - normal_z * sin_yaw,
-        line[i, LINE_WIDTH_LEFT], line[i, LINE_WIDTH_RIGHT],
+        x * sin_yaw + z * cos_yaw,
+        x * cos_yaw - z * sin_yaw,
+        normal_x * sin_yaw + normal_z * cos_yaw,
+        normal_x * cos_yaw - normal_z * sin_yaw,
+        line[i, LINE_WIDTH_LEFT],
+        line[i, LINE_WIDTH_RIGHT],
     )
 
 
@@ -265,9 +293,7 @@ def _push_quad(quads: np.ndarray, n: int, corners: tuple, value: float) -> int:
 
 
 @njit(cache=True)
-def _push_section(
-    quads: np.ndarray, n: int, pa: tuple, pb: tuple, inner: tuple, outer: tuple, value: float
-) -> int:
+def _push_section(quads: np.ndarray, n: int, pa: tuple, pb: tuple, inner: tuple, outer: tuple, value: float) -> int:
     """Write quad n: the road between projected points pa and pb, from one place across it (``_corner``) to another."""
     fa_in, la_in = _corner(pa, inner)
     fa_out, la_out = _corner(pa, outer)
@@ -291,15 +317,21 @@ def _lod_step(samples: np.ndarray, s: int, n_samples: int, focal: float) -> int:
 
 @njit(cache=True)
 def _road_quads(
-    quads: np.ndarray, n: int, samples: np.ndarray, n_samples: int, parity: int, focal: float,
+    quads: np.ndarray,
+    n: int,
+    samples: np.ndarray,
+    n_samples: int,
+    parity: int,
+    focal: float,
     palette: np.ndarray,
 ) -> int:
     """Road sections between samples (longer far away), then kerb stripes where they are wide enough to see."""
     s = 0
     while s < n_samples - 1:
         step = _lod_step(samples, s, n_samples, focal)
-        n = _push_section(quads, n, _sample(samples, s), _sample(samples, s + step), ROAD_LEFT, ROAD_RIGHT,
-                          palette[ROAD])
+        n = _push_section(
+            quads, n, _sample(samples, s), _sample(samples, s + step), ROAD_LEFT, ROAD_RIGHT, palette[ROAD]
+        )
         s += step
     kerb_reach = KERB_M * focal / KERB_MIN_PX
     for s in range(n_samples - 1):
@@ -315,8 +347,16 @@ def _road_quads(
 
 @njit(cache=True)
 def _checkpoint_quads(
-    quads: np.ndarray, n: int, line: np.ndarray, pose: tuple, start: int, n_points: int, first: int, last: int,
-    checkpoint_idx: np.ndarray, value: float,
+    quads: np.ndarray,
+    n: int,
+    line: np.ndarray,
+    pose: tuple,
+    start: int,
+    n_points: int,
+    first: int,
+    last: int,
+    checkpoint_idx: np.ndarray,
+    value: float,
 ) -> int:
     """Bands across the road at the checkpoints (given as fractional local point indices) inside the window."""
     for q in range(checkpoint_idx.shape[0]):
@@ -352,8 +392,17 @@ def _fill_background(img: np.ndarray, ground_row: int, palette: np.ndarray) -> N
 
 @njit(cache=True)
 def render_frame(
-    img: np.ndarray, car: np.ndarray, line: np.ndarray, start: int, n_points: int, checkpoint_idx: np.ndarray,
-    rows: np.ndarray, view: np.ndarray, palette: np.ndarray, samples: np.ndarray, quads: np.ndarray,
+    img: np.ndarray,
+    car: np.ndarray,
+    line: np.ndarray,
+    start: int,
+    n_points: int,
+    checkpoint_idx: np.ndarray,
+    rows: np.ndarray,
+    view: np.ndarray,
+    palette: np.ndarray,
+    samples: np.ndarray,
+    quads: np.ndarray,
 ) -> None:
     """Paint one (S, S) frame of one car (a state row) on the track whose points are line[start:start+n_points].
 
@@ -395,9 +444,17 @@ def scratch_rows(view: np.ndarray, checkpoint_offset: np.ndarray) -> tuple:
 
 @njit(cache=True)
 def render_frames(
-    out: np.ndarray, track_id: np.ndarray, state: np.ndarray, line: np.ndarray, offset: np.ndarray,
-    count: np.ndarray, checkpoint_idx: np.ndarray, checkpoint_offset: np.ndarray, rows: np.ndarray,
-    view: np.ndarray, palette: np.ndarray,
+    out: np.ndarray,
+    track_id: np.ndarray,
+    state: np.ndarray,
+    line: np.ndarray,
+    offset: np.ndarray,
+    count: np.ndarray,
+    checkpoint_idx: np.ndarray,
+    checkpoint_offset: np.ndarray,
+    rows: np.ndarray,
+    view: np.ndarray,
+    palette: np.ndarray,
 ) -> None:
     """Paint out[c, 0] (S, S) for every car c: palette values of materials; checkpoint_idx in local points."""
     n = track_id.shape[0]
@@ -446,8 +503,17 @@ class Renderer:
         if out is None:
             out = np.empty((track_id.shape[0], 1, self.size, self.size), dtype=np.uint8)
         render_frames(
-            out, track_id, state, self.line, self.offset, self.count, self.checkpoint_idx,
-            self.checkpoint_offset, self.rows, self.view, GRAY_PALETTE,
+            out,
+            track_id,
+            state,
+            self.line,
+            self.offset,
+            self.count,
+            self.checkpoint_idx,
+            self.checkpoint_offset,
+            self.rows,
+            self.view,
+            GRAY_PALETTE,
         )
         return out
 
@@ -457,8 +523,17 @@ class Renderer:
         rows, view = self._rows_and_view(size)
         out = np.empty((track_id.shape[0], 1, size, size), dtype=np.uint8)
         render_frames(
-            out, np.asarray(track_id, dtype=np.int64), np.asarray(state, dtype=np.float64), self.line,
-            self.offset, self.count, self.checkpoint_idx, self.checkpoint_offset, rows, view, self._material_ids,
+            out,
+            np.asarray(track_id, dtype=np.int64),
+            np.asarray(state, dtype=np.float64),
+            self.line,
+            self.offset,
+            self.count,
+            self.checkpoint_idx,
+            self.checkpoint_offset,
+            rows,
+            view,
+            self._material_ids,
         )
         return out[:, 0]
 
@@ -467,7 +542,7 @@ class Renderer:
         size = size or self.size
         rows, _ = self._rows_and_view(size)
         colour = RGB_PALETTE[self.materials(track_id, state, size)].astype(np.float32)  # (n, S, S, 3)
-        haze = FOG_MAX * (1.0 - np.exp(-rows[:, 0] / self.camera.view_m))  # (S,), 0 near, FOG_MAX at the horizon
-        haze = np.where(np.isfinite(rows[:, 0]), haze, 0.0).astype(np.float32)[None, :, None, None]
-        colour += haze * (RGB_PALETTE[SKY].astype(np.float32) - colour)
+        forward = rows[:, ROW_FORWARD]  # (S,), inf for sky rows
+        haze = np.where(np.isfinite(forward), FOG_MAX * (1.0 - np.exp(-forward / self.camera.view_m)), 0.0)
+        colour += haze.astype(np.float32)[None, :, None, None] * (RGB_PALETTE[SKY].astype(np.float32) - colour)
         return np.rint(colour).astype(np.uint8)
