@@ -9,6 +9,8 @@ from hairpin.config.loader import (
     load_yaml_tree,
     save_config,
 )
+from hairpin.config.nn import NNConfig, PartConfig
+from hairpin.config.rl import ExplorationConfig, IQNConfig, MapCycleEntry, OptimizerConfig, ScheduleConfig
 from hairpin.config.schedules import Schedule
 from hairpin.config.sim import CameraConfig, DriveConfig, EnvConfig, ExpertConfig, PhysicsConfig, RewardConfig
 
@@ -19,9 +21,16 @@ __all__ = [
     "DriveConfig",
     "EnvConfig",
     "ExpertConfig",
+    "ExplorationConfig",
+    "IQNConfig",
+    "MapCycleEntry",
+    "NNConfig",
+    "OptimizerConfig",
+    "PartConfig",
     "PhysicsConfig",
     "RewardConfig",
     "Schedule",
+    "ScheduleConfig",
     "apply_overrides",
     "dump_config",
     "load_config",

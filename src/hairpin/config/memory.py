@@ -1,0 +1,74 @@
+"""Config of the replay memory: capacity schedule, replay ratio, n-step returns, prioritised replay, mini-races."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field, model_validator
+
+from hairpin.config.base import ConfigModel
+from hairpin.config.schedules import Schedule
+
+__all__ = ["MemoryConfig"]
+
+
+class MemoryConfig(ConfigModel):
+    """The replay memory of the learner (``rl/buffer.py``). Sizes count transitions, one per 50 ms step."""
+
+    memory_size_schedule: Schedule = Schedule(points=((0, 50_000), (5_000_000, 1_000_000)))
+    """Capacity of the train buffer in transitions, by frames played; when it shrinks the oldest are dropped."""
+    memory_min_size: int = Field(20_000, ge=1)
+    """No training before this many transitions were added; they do not count toward the replay ratio."""
+    buffer_test_ratio: float = Field(0.05, ge=0, lt=1)
+    """Fraction of races (whole races, never single steps) held out in a test buffer for ``Training/loss_test``."""
+    number_times_single_memory_is_used_before_discard: float = Field(32, gt=0)
+    """Replay ratio: transitions trained on per transition added. Collectors wait when the learner falls behind."""
+    n_steps: int = Field(3, ge=1)
+    """n of the n-step return; shorter at the end of a race, of a chunk, or of a mini-race."""
+    prioritized: bool = False
+    """Prioritised replay (Schaul et al. 2016) on the per-sample loss; uniform when false."""
+    prio_alpha: float = Field(0.6, ge=0)
+    """Priority exponent α: P(i) ∝ (|δ_i| + ε)^α; 0 is uniform."""
+    prio_beta: float = Field(1.0, ge=0, le=1)
+    """Importance-weight exponent β: w_i ∝ (N·P(i))^−β, divided by the batch maximum; 1 corrects fully."""
+    prio_epsilon: float = Field(2e-3, gt=0)
+    """Added to |δ| so that no transition's priority is zero."""
+    mini_race_duration_ms: int | None = Field(7000, gt=0)
+    """Value horizon of the mini-race trick: each sampled transition gets a random time t into a mini-race of this
+    length, written in the mini_race_time float, and is terminal when the mini-race ends within its n steps. This
+    bounds the return, so γ may reach 1. None: whole-race returns, mini_race_time left as stored (0)."""
+    step_ms: int = Field(50, gt=0)
+    """Race time of one step (one decision), to turn mini-race steps into seconds."""
+
+    @model_validator(mode="after")
+    def _check(self) -> MemoryConfig:
+        """Capacities ≥ 1 and a mini-race of a whole number of steps."""
+        for step, value in self.memory_size_schedule.points:
+            if value < 1:
+                raise ValueError(f"memory_size_schedule value must be >= 1 transition: {value:g} at step {step:g}")
+        if self.mini_race_duration_ms is not None and self.mini_race_duration_ms % self.step_ms:
+            raise ValueError(
+                f"mini_race_duration_ms={self.mini_race_duration_ms} is not a multiple of step_ms={self.step_ms}"
+            )
+        return self
+
+    @property
+    def capacity_max(self) -> int:
+        """The largest capacity the schedule reaches: the size the buffer is allocated with."""
+        return math.ceil(max(value for _, value in self.memory_size_schedule.points))
+
+    def capacity(self, frames_played: float) -> int:
+        """Capacity of the train buffer after ``frames_played`` frames."""
+        return min(self.capacity_max, max(1, round(self.memory_size_schedule.value(frames_played))))
+
+    @property
+    def mini_race_steps(self) -> int | None:
+        """The mini-race length in steps, or None when the trick is off."""
+        if self.mini_race_duration_ms is None:
+            return None
+        return self.mini_race_duration_ms // self.step_ms
+
+    @property
+    def step_s(self) -> float:
+        """Race time of one step in seconds."""
+        return self.step_ms / 1000.0

@@ -1,0 +1,1 @@
+"""Reinforcement learning with IQN: replay buffer, loss, collectors, learner, schedules, injection, checkpoints."""
