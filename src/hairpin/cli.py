@@ -111,6 +111,102 @@ def sim_generate(
     console.print(json.dumps({"seed": seed, "blocks": codes, "length_m": length}))
 
 
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Argument(help="RL config YAML (e.g. configs/rl/cpu.yaml).", exists=True)],
+    set_: SetOption = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from these weights: a run directory, a checkpoint folder or a .pt file.")
+    ] = None,
+    reset_schedules: Annotated[bool, typer.Option(help="With --init-from: start the schedules from frame 0.")] = False,
+) -> None:
+    """Train an IQN agent; running the same run again resumes it. Ctrl-C saves a checkpoint and exits."""
+    from rich.live import Live
+
+    from hairpin.config.rl import RLConfig
+    from hairpin.rl.display import status_view
+    from hairpin.rl.trainer import Trainer
+
+    try:
+        cfg = load_config(RLConfig, config, set_ or [])
+    except ConfigError as err:
+        console.print(f"[red]config error:[/red] {err}")
+        raise typer.Exit(2) from err
+    expert_ms = _expert_times(cfg)
+    trainer = Trainer(cfg, init_from=init_from, reset_schedules=reset_schedules)
+    console.print(
+        f"run [bold]{cfg.run_name}[/bold]: {trainer.run_dir} · TensorBoard: {cfg.paths.tensorboard}/"
+        f"{cfg.run_name}* · device {trainer.device}"
+    )
+    with Live(status_view(cfg.run_name, trainer.status, expert_ms), console=console, refresh_per_second=2) as live:
+        status = trainer.run(on_status=lambda s: live.update(status_view(cfg.run_name, s, expert_ms)))
+    console.print(f"stopped: {status.stop_reason}")
+    _write_best_gifs(cfg, trainer.run_dir)
+    console.print(f"  run.json, checkpoints: {trainer.run_dir}")
+    console.print(f"  TensorBoard:          tensorboard --logdir {cfg.paths.tensorboard}")
+    if status.stop_reason and status.stop_reason.startswith("non-finite"):
+        raise typer.Exit(1)
+
+
+def _expert_times(cfg: object) -> dict[str, int]:
+    from hairpin.sim.expert import reference_lap
+    from hairpin.sim.maps import load_map
+
+    times = {}
+    for entry in cfg.map_cycle.entries:  # type: ignore[attr-defined]
+        lap = reference_lap(load_map(entry.map, half_width=cfg.env.road_half_width_m), cfg.env)  # type: ignore[attr-defined]
+        if lap.finished:
+            times[entry.short_name] = lap.race_time_ms
+    return times
+
+
+def _write_best_gifs(cfg: object, run_dir: Path) -> None:
+    import numpy as np
+
+    from hairpin.rl.checkpoint import read_best_race
+    from hairpin.rl.evaluate import replay_gif
+
+    for entry in {e.short_name: e for e in cfg.map_cycle.entries}.values():  # type: ignore[attr-defined]
+        best = read_best_race(run_dir, entry.short_name)
+        if best is None:
+            continue
+        gif = run_dir / "best" / entry.short_name / "lap.gif"
+        replay_gif(cfg.env, entry.map, np.array(best["actions"]), gif)  # type: ignore[attr-defined]
+        console.print(f"  best lap on {entry.short_name}: {best['race_time_ms'] / 1000:.2f} s → {gif}")
+
+
+@app.command("eval")
+def evaluate(
+    run: Annotated[str, typer.Argument(help="Run name (under --runs) or run directory.")],
+    map_: Annotated[str, typer.Option("--map", help="Map-cycle short name, built-in map or .npy file.")],
+    races: Annotated[int, typer.Option(min=1, help="Greedy races to drive.")] = 1,
+    gif: Annotated[Path | None, typer.Option(help="Write the first race as a GIF here.")] = None,
+    runs: Annotated[Path, typer.Option(help="Directory holding the runs.")] = Path("runs"),
+) -> None:
+    """Race a run's latest checkpoint greedily and print the race times."""
+    from hairpin.rl.checkpoint import CheckpointError
+    from hairpin.rl.evaluate import load_run, race_greedy, resolve_map
+    from hairpin.rl.run_manifest import RunManifestError
+    from hairpin.sim.lap_media import write_gif
+
+    try:
+        cfg, net = load_run(run, runs)
+        frames: list = [] if gif else None  # type: ignore[assignment]
+        results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
+    except (CheckpointError, RunManifestError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    for i, r in enumerate(results):
+        console.print(f"race {i}: {'finished' if r.finished else 'DNF'} {r.race_time_ms / 1000:.2f} s")
+    finished = [r.race_time_ms for r in results if r.finished]
+    console.print(
+        f"finished {len(finished)}/{len(results)}" + (f", best {min(finished) / 1000:.2f} s" if finished else "")
+    )
+    if gif and frames:
+        write_gif(frames[::2], gif, fps=10)
+        console.print(f"GIF: {gif}")
+
+
 def main() -> None:
     app()
 

@@ -10,6 +10,7 @@ from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.obs import FloatLayout
 from hairpin.rl.learner import Learner, TorchBatch, polyak_update
+from hairpin.rl.nstep import Batch
 
 LAYOUT = FloatLayout()
 
@@ -26,7 +27,7 @@ def batch(B: int = 32, with_image: bool = False, reward: float = 1.0) -> TorchBa
     g = torch.Generator().manual_seed(1)
     floats = torch.randn(B, LAYOUT.size, generator=g) * torch.from_numpy(LAYOUT.std) + torch.from_numpy(LAYOUT.mean)
     img = torch.randint(0, 256, (B, 1, 64, 64), dtype=torch.uint8, generator=g) if with_image else None
-    return TorchBatch(
+    return Batch(
         img=img,
         floats=floats,
         action=torch.randint(0, 12, (B,), generator=g),
@@ -35,6 +36,7 @@ def batch(B: int = 32, with_image: bool = False, reward: float = 1.0) -> TorchBa
         next_img=img,
         next_floats=floats,
         weight=torch.ones(B),
+        index=torch.arange(B),
     )
 
 

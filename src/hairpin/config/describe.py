@@ -13,10 +13,6 @@ __all__ = ["documented_yaml"]
 
 
 def _scalar(value: Any) -> str:
-    if isinstance(value, Schedule):
-        value = value.model_dump()
-    if isinstance(value, tuple):
-        value = list(value)
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
@@ -24,6 +20,7 @@ def documented_yaml(cfg: BaseModel, indent: int = 0) -> str:
     """YAML of ``cfg`` where every key carries its field docstring as a comment."""
     lines = []
     pad = "  " * indent
+    plain = cfg.model_dump(mode="json")
     for name, field in type(cfg).model_fields.items():
         value = getattr(cfg, name)
         doc = " ".join((field.description or "").split())
@@ -31,5 +28,5 @@ def documented_yaml(cfg: BaseModel, indent: int = 0) -> str:
             lines.append(f"{pad}{name}:{f'  # {doc}' if doc else ''}")
             lines.append(documented_yaml(value, indent + 1))
         else:
-            lines.append(f"{pad}{name}: {_scalar(value)}{f'  # {doc}' if doc else ''}")
+            lines.append(f"{pad}{name}: {_scalar(plain[name])}{f'  # {doc}' if doc else ''}")
     return "\n".join(lines)

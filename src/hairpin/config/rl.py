@@ -7,9 +7,24 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from hairpin.config.base import ConfigModel
+from hairpin.config.memory import MemoryConfig
+from hairpin.config.nn import NNConfig
 from hairpin.config.schedules import Schedule
+from hairpin.config.sim import EnvConfig
 
-__all__ = ["ExplorationConfig", "IQNConfig", "MapCycleEntry", "OptimizerConfig", "ScheduleConfig"]
+__all__ = [
+    "ExplorationConfig",
+    "IQNConfig",
+    "MapCycleConfig",
+    "MapCycleEntry",
+    "OptimizerConfig",
+    "PathsConfig",
+    "PerformanceConfig",
+    "PlateauConfig",
+    "RLConfig",
+    "ScheduleConfig",
+    "TrainingConfig",
+]
 
 
 class IQNConfig(ConfigModel):
@@ -54,9 +69,9 @@ class ExplorationConfig(ConfigModel):
     epsilon_schedule: Schedule = Schedule(points=((0, 1.0), (50_000, 0.1), (300_000, 0.03)), mode="exponential")
     """Probability of a uniformly random action, by frames played."""
     epsilon_boltzmann_schedule: Schedule = Schedule(points=((0, 0.15), (300_000, 0.03)))
-    """Probability of an action drawn from softmax(Q / tau_epsilon_boltzmann), by frames played."""
+    """Probability of the action argmax(Q + tau_epsilon_boltzmann · N(0, 1)) instead of argmax(Q), by frames played."""
     tau_epsilon_boltzmann: float = Field(0.01, gt=0)
-    """Temperature of the Boltzmann draw."""
+    """Scale of the Gaussian noise of the Boltzmann-ε choice, in units of Q."""
 
 
 class ScheduleConfig(ConfigModel):
@@ -66,8 +81,8 @@ class ScheduleConfig(ConfigModel):
     """Learning rate."""
     gamma_schedule: Schedule = Schedule(points=((0, 0.999), (500_000, 1.0)))
     """Discount per step (may reach 1 with the mini-race horizon)."""
-    tensorboard_suffix_schedule: Schedule | None = None
-    """Starting frames of new TensorBoard directories: value k means suffix ``_k`` (0: no suffix)."""
+    tensorboard_suffix_schedule: list[tuple[int, str]] = [(0, "")]
+    """``[[frames, suffix], ...]``: from these frames on, TensorBoard writes into ``<run_name><suffix>/``."""
     global_schedule_speed: float = Field(1.0, gt=0)
     """Multiplies the step of every point of every schedule."""
 
@@ -92,4 +107,109 @@ class MapCycleEntry(ConfigModel):
     def _short_name_is_a_tag(self) -> MapCycleEntry:
         if not self.short_name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"short_name {self.short_name!r} may hold only letters, digits, '-' and '_'")
+        return self
+
+
+class MapCycleConfig(ConfigModel):
+    """The maps races are driven on, in order, forever."""
+
+    entries: list[MapCycleEntry] = [
+        MapCycleEntry(short_name="sprint", map="sprint", repeat=4),
+        MapCycleEntry(short_name="sprint", map="sprint", is_exploration=False, fill_buffer=False),
+    ]
+    """Each car drives the entries in turn, ``repeat`` races each; cars start at different places of the cycle."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MapCycleConfig:
+        if not self.entries:
+            raise ValueError("map_cycle.entries must hold at least one entry")
+        if not any(e.fill_buffer for e in self.entries):
+            raise ValueError("no map_cycle entry has fill_buffer: true, so nothing would ever be learned from")
+        return self
+
+
+class PerformanceConfig(ConfigModel):
+    """Processes, devices and how often weights move."""
+
+    gpu_collectors_count: int = Field(1, ge=1)
+    """Collector processes, each driving ``cars_per_collector`` simulated cars (or one game)."""
+    cars_per_collector: int = Field(8, ge=1)
+    """Simulated cars stepped together by one collector, with one batched inference per step."""
+    update_inference_network_every_n_actions: int = Field(400, ge=1)
+    """Actions (car-steps) a collector takes between pulls of the learner's latest weights."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Learner device; auto: CUDA when present."""
+    collector_device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Device of the collectors' inference copies."""
+    learner_threads: int = Field(1, ge=1)
+    """torch CPU threads of the learner."""
+    max_pending_races: int = Field(64, ge=1)
+    """Finished races waiting for the learner before collectors block (nothing is dropped)."""
+
+
+class PlateauConfig(ConfigModel):
+    """LR plateau breaker: when the best eval time stalls, raise the learning rate for a while."""
+
+    minutes: float | None = Field(None, gt=0)
+    """Minutes without a better eval time that trigger it; None: off."""
+    lr_factor: float = Field(5.0, gt=0)
+    """Multiplier of the scheduled learning rate while it lasts."""
+    frames: int = Field(100_000, ge=1)
+    """How many frames it lasts before the schedule takes over again."""
+
+
+class TrainingConfig(ConfigModel):
+    """When a run stops, and how often it saves."""
+
+    max_frames: int | None = Field(None, ge=1)
+    """Stop after this many frames (steps of all cars) were played."""
+    max_batches: int | None = Field(None, ge=1)
+    """Stop after this many gradient batches."""
+    max_minutes: float | None = Field(None, gt=0)
+    """Stop after this many minutes of this session."""
+    early_stop_minutes: float | None = Field(None, gt=0)
+    """Stop when the best eval time of every map has not improved for this many minutes."""
+    plateau: PlateauConfig = PlateauConfig()
+    checkpoint_every_minutes: float = Field(3.0, gt=0)
+    """Minutes between checkpoints (one is also written on exit)."""
+    log_every_seconds: float = Field(10.0, gt=0)
+    """Seconds between TensorBoard points of the training scalars."""
+    test_loss_every_batches: int = Field(100, ge=1)
+    """Batches between measurements of ``Training/loss_test`` on the held-out buffer."""
+
+
+class PathsConfig(ConfigModel):
+    """Where runs live (relative paths are relative to the current directory)."""
+
+    runs: str = "runs"
+    """Parent of ``<run_name>/`` (run.json, checkpoints, best races)."""
+    tensorboard: str = "tensorboard"
+    """Parent of the TensorBoard directories ``<run_name><suffix>/``."""
+
+
+class RLConfig(ConfigModel):
+    """Everything ``hairpin train`` needs."""
+
+    run_name: str = Field("run", min_length=1)
+    """Name of the run: ``runs/<run_name>/``. Running again with the same name resumes it."""
+    group: str | None = None
+    """Variant this run belongs to (runs of one group with different seeds are aggregated by the analysis)."""
+    seed: int = 0
+    """Seed of networks, exploration, sampling and the simulator."""
+    paths: PathsConfig = PathsConfig()
+    env: EnvConfig = EnvConfig()
+    nn: NNConfig = NNConfig()
+    iqn: IQNConfig = IQNConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    memory: MemoryConfig = MemoryConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
+    schedules: ScheduleConfig = ScheduleConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    map_cycle: MapCycleConfig = MapCycleConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _run_name_is_a_directory_name(self) -> RLConfig:
+        if "/" in self.run_name or self.run_name in (".", ".."):
+            raise ValueError(f"run_name {self.run_name!r} must be a plain directory name")
         return self

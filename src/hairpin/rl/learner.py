@@ -14,21 +14,11 @@ from torch import Tensor, nn
 from hairpin.config.rl import IQNConfig
 from hairpin.nets import IQNNetwork, sample_taus
 from hairpin.rl.loss import quantile_huber_loss, td_target
+from hairpin.rl.nstep import Batch
 
-__all__ = ["Learner", "TorchBatch", "UpdateStats", "polyak_update"]
+__all__ = ["Learner", "UpdateStats", "polyak_update"]
 
-
-class TorchBatch(NamedTuple):
-    """A batch of n-step transitions on the learner's device."""
-
-    img: Tensor | None  # (B, 1, H, W) uint8; None for a float-only network
-    floats: Tensor  # (B, F) float32
-    action: Tensor  # (B,) int64
-    reward: Tensor  # (B,) float32 n-step discounted sum
-    discount: Tensor  # (B,) float32 γ^n, 0 after a finish or the end of the mini-race
-    next_img: Tensor | None  # (B, 1, H, W) uint8
-    next_floats: Tensor  # (B, F) float32
-    weight: Tensor  # (B,) float32 importance weight (1 for uniform replay)
+TorchBatch = Batch[Tensor]
 
 
 class UpdateStats(NamedTuple):

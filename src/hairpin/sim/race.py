@@ -49,22 +49,35 @@ class StepResult(NamedTuple):
 
 
 class RaceSim:
-    """N cars, each on one of ``maps``; observations live in preallocated buffers ``image`` and ``floats``."""
+    """N cars, each on one of ``maps``; observations live in preallocated buffers ``image`` and ``floats``.
 
-    def __init__(self, cfg: EnvConfig, maps: Sequence[str | Track] | None = None, n_cars: int = 1) -> None:
+    ``maps`` is one map for every car or one per car; with ``car_tracks``, it is a list of distinct maps and
+    ``car_tracks[c]`` the one car ``c`` starts on (``assign_track`` moves a car to another before a reset).
+    """
+
+    def __init__(
+        self,
+        cfg: EnvConfig,
+        maps: Sequence[str | Track] | None = None,
+        n_cars: int = 1,
+        car_tracks: Sequence[int] | None = None,
+    ) -> None:
         maps = list(maps) if maps is not None else [cfg.map]
-        if len(maps) not in (1, n_cars):
+        if car_tracks is None and len(maps) not in (1, n_cars):
             raise ValueError(f"give one map or one per car: {len(maps)} maps for {n_cars} cars")
         self.cfg = cfg
         self.n_cars = n_cars
         tracks, self.track_id = self._unique_tracks(maps, n_cars, cfg.road_half_width_m)
+        if car_tracks is not None:
+            if len(car_tracks) != n_cars or not all(0 <= t < len(maps) for t in car_tracks):
+                raise ValueError(f"car_tracks must give each of {n_cars} cars an index into {len(maps)} maps")
+            self.track_id = np.array([self.track_id[t] for t in car_tracks], np.int64)
         self.pack = TrackPack.build(tracks)
         self.layout = float_layout(cfg)
         self.params, self.gear_speeds = physics_params(cfg.physics)
         self.renderer = Renderer(self.pack, cfg.camera, cfg.image_size)
-        self.time_limit_ticks = np.array(
-            [time_limit_s(cfg, tracks[t]) / cfg.physics.tick_s for t in self.track_id], np.float64
-        )
+        self._limit_ticks_of_track = np.array([time_limit_s(cfg, t) / cfg.physics.tick_s for t in tracks])
+        self.time_limit_ticks = self._limit_ticks_of_track[self.track_id]
         self.no_progress_ticks = cfg.no_progress_cutoff_s / cfg.physics.tick_s
         self.state = np.zeros((n_cars, st.N_STATE), np.float64)
         self.prev_keys = np.zeros((n_cars, cfg.n_prev_actions, 4), np.float64)
@@ -91,6 +104,11 @@ class RaceSim:
 
     def track_of(self, car: int) -> Track:
         return self.pack.tracks[int(self.track_id[car])]
+
+    def assign_track(self, car: int, track_index: int) -> None:
+        """Move ``car`` to track ``track_index`` of the pack; it takes effect at its next reset."""
+        self.track_id[car] = track_index
+        self.time_limit_ticks[car] = self._limit_ticks_of_track[track_index]
 
     def reset_cars(self, cars: np.ndarray | Sequence[int], rng: np.random.Generator) -> None:
         """Put the given cars back on their start lines (with the configured start noise)."""

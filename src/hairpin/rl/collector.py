@@ -1,0 +1,165 @@
+"""Collector processes: each drives a vector of simulated cars with batched inference and sends whole races.
+
+A collector follows the map cycle car by car, acts with its own copy of the online network (pulled from the
+learner's shared weights every ``update_inference_network_every_n_actions`` actions), explores with ε and
+Boltzmann-ε from the schedules at the learner's current frame count, and puts every finished or cut-off race on
+the queue. It waits, and never drops a race, when the learner asks it to (``may_run`` cleared) or the queue is full.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from hairpin.config.rl import RLConfig
+from hairpin.nets import IQNNetwork
+from hairpin.rl.exploration import choose_actions
+from hairpin.rl.map_cycle import MapCycle, unique_maps
+from hairpin.rl.schedules import RunSchedules
+from hairpin.rl.shared_weights import SharedWeights
+from hairpin.sim.race import RaceSim, float_layout
+
+__all__ = ["CollectorLinks", "RaceRecord", "collector_main", "make_network", "resolve_device"]
+
+WAIT_POLL_S = 0.5
+"""How often a waiting collector checks whether it should stop."""
+
+
+class RaceRecord(NamedTuple):
+    """One race, as a collector sends it to the learner."""
+
+    collector: int
+    entry: int  # index of the map-cycle entry
+    frames: np.ndarray  # (T + 1, 1, H, W) uint8
+    floats: np.ndarray  # (T + 1, F) float32
+    actions: np.ndarray  # (T,) int64
+    rewards: np.ndarray  # (T,) float32
+    terminated: bool  # crossed the finish
+    race_time_ms: int
+    mean_q: float  # mean over the race of the chosen action's Q
+    weights_version: int
+
+
+class CollectorLinks(NamedTuple):
+    """What a collector shares with the learner."""
+
+    weights: SharedWeights
+    frames_played: Any  # multiprocessing.Value('q'): the learner's cumul_number_frames_played
+    may_run: Any  # multiprocessing.Event: cleared while the learner is behind its replay ratio
+    stop: Any  # multiprocessing.Event
+    races: Any  # multiprocessing.Queue of RaceRecord
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def make_network(cfg: RLConfig) -> IQNNetwork:
+    """The run's network, as the learner and every collector build it."""
+    return IQNNetwork(cfg.nn, image_size=cfg.env.image_size, float_layout=float_layout(cfg.env))
+
+
+class _Races:
+    """Per-car lists of the race in progress."""
+
+    def __init__(self, n_cars: int) -> None:
+        self.frames: list[list[np.ndarray]] = [[] for _ in range(n_cars)]
+        self.floats: list[list[np.ndarray]] = [[] for _ in range(n_cars)]
+        self.actions: list[list[int]] = [[] for _ in range(n_cars)]
+        self.rewards: list[list[float]] = [[] for _ in range(n_cars)]
+        self.q: list[list[float]] = [[] for _ in range(n_cars)]
+
+    def start(self, car: int, image: np.ndarray, floats: np.ndarray) -> None:
+        self.frames[car], self.floats[car] = [image.copy()], [floats.copy()]
+        self.actions[car], self.rewards[car], self.q[car] = [], [], []
+
+
+def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> None:
+    """Entry point of a collector process."""
+    torch.set_num_threads(1)
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    try:
+        _collect(index, cfg, links, seed)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the learner handles it
+        pass
+
+
+def _collect(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    device = resolve_device(cfg.performance.collector_device)
+    net = make_network(cfg).to(device).eval()
+    version = links.weights.pull(net, -1)
+    entries = cfg.map_cycle.entries
+    maps = unique_maps(entries)
+    n_cars = cfg.performance.cars_per_collector
+    cycles = [MapCycle(entries, start=index * n_cars + car) for car in range(n_cars)]
+    car_entry = [cycle.next() for cycle in cycles]
+    sim = RaceSim(cfg.env, maps, n_cars, car_tracks=[maps.index(entries[e].map) for e in car_entry])
+    sim.reset_cars(range(n_cars), rng)
+    races = _Races(n_cars)
+    for car in range(n_cars):
+        races.start(car, sim.image[car], sim.floats[car])
+    schedules = RunSchedules(cfg)
+    explo = cfg.exploration
+    actions_since_pull = 0
+    while not links.stop.is_set():
+        if not links.may_run.wait(WAIT_POLL_S):
+            continue
+        if actions_since_pull >= cfg.performance.update_inference_network_every_n_actions:
+            version, actions_since_pull = links.weights.pull(net, version), 0
+        values = schedules.at(links.frames_played.value)
+        with torch.no_grad():
+            img = torch.from_numpy(sim.image).to(device) if cfg.nn.vis.enabled else None
+            q = net.q_values(img, torch.from_numpy(sim.floats).to(device), cfg.iqn.n_acting_quantiles).cpu().numpy()
+        greedy = np.array([not entries[e].is_exploration for e in car_entry])
+        actions = choose_actions(q, greedy, values.epsilon, values.epsilon_boltzmann, explo.tau_epsilon_boltzmann, rng)
+        result = sim.step(actions)
+        actions_since_pull += n_cars
+        for car in range(n_cars):
+            races.actions[car].append(int(actions[car]))
+            races.rewards[car].append(float(result.reward[car]))
+            races.q[car].append(float(q[car, actions[car]]))
+            races.frames[car].append(sim.image[car].copy())
+            races.floats[car].append(sim.floats[car].copy())
+        ended = np.flatnonzero(result.terminated | result.truncated)
+        for car in ended:
+            record = RaceRecord(
+                collector=index,
+                entry=car_entry[car],
+                frames=np.stack(races.frames[car]),
+                floats=np.stack(races.floats[car]),
+                actions=np.array(races.actions[car], np.int64),
+                rewards=np.array(races.rewards[car], np.float32),
+                terminated=bool(result.terminated[car]),
+                race_time_ms=sim.info(int(car))["race_time_ms"],  # type: ignore[arg-type]
+                mean_q=float(np.mean(races.q[car])),
+                weights_version=version,
+            )
+            _put(links, record)
+            car_entry[car] = cycles[car].next()
+            sim.assign_track(int(car), maps.index(entries[car_entry[car]].map))
+        if len(ended):
+            sim.reset_cars(ended, rng)
+            for car in ended:
+                races.start(int(car), sim.image[car], sim.floats[car])
+
+
+def _put(links: CollectorLinks, record: RaceRecord) -> None:
+    """Queue a race, waiting while the queue is full; give up only when the run stops."""
+    import queue
+
+    while not links.stop.is_set():
+        try:
+            links.races.put(record, timeout=WAIT_POLL_S)
+            return
+        except queue.Full:
+            continue

@@ -1,0 +1,77 @@
+"""Starts the collector processes (spawn), watches them, and replaces any that dies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch.multiprocessing as mp
+
+from hairpin.config.rl import RLConfig
+from hairpin.rl.collector import CollectorLinks, collector_main
+from hairpin.rl.shared_weights import SharedWeights
+from hairpin.nets import IQNNetwork
+
+__all__ = ["CollectorPool"]
+
+JOIN_TIMEOUT_S = 10.0
+
+
+class CollectorPool:
+    """``performance.gpu_collectors_count`` collector processes sharing one queue and the learner's weights."""
+
+    def __init__(self, cfg: RLConfig, net: IQNNetwork, seed: int) -> None:
+        self.cfg = cfg
+        self.seed = seed
+        self.ctx = mp.get_context("spawn")
+        self.links = CollectorLinks(
+            weights=SharedWeights(net, self.ctx),
+            frames_played=self.ctx.Value("q", 0, lock=False),
+            may_run=self.ctx.Event(),
+            stop=self.ctx.Event(),
+            races=self.ctx.Queue(maxsize=cfg.performance.max_pending_races),
+        )
+        self.links.may_run.set()
+        self.processes: list[Any] = []
+        self.restarts = 0
+
+    def _spawn(self, index: int) -> Any:
+        seed = self.seed * 1_000_003 + 7919 * index + 104_729 * self.restarts
+        process = self.ctx.Process(
+            target=collector_main,
+            args=(index, self.cfg, self.links, seed),
+            name=f"hairpin-collector-{index}",
+            daemon=True,
+        )
+        process.start()
+        return process
+
+    def start(self) -> None:
+        self.processes = [self._spawn(i) for i in range(self.cfg.performance.gpu_collectors_count)]
+
+    def replace_dead(self, on_restart: Callable[[int, int | None], None]) -> None:
+        """Restart every collector that died; ``on_restart(index, exit_code)`` is told of each."""
+        if self.links.stop.is_set():
+            return
+        for index, process in enumerate(self.processes):
+            if not process.is_alive():
+                self.restarts += 1
+                on_restart(index, process.exitcode)
+                self.processes[index] = self._spawn(index)
+
+    def stop(self) -> None:
+        """Ask every collector to stop, then make sure each has."""
+        self.links.stop.set()
+        self.links.may_run.set()
+        while True:  # empty the queue so that no collector blocks on a full one
+            try:
+                self.links.races.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty, or a queue already closed
+                break
+        for process in self.processes:
+            process.join(JOIN_TIMEOUT_S)
+            if process.is_alive():
+                process.terminate()
+                process.join(JOIN_TIMEOUT_S)
+        self.links.races.close()
+        self.links.races.cancel_join_thread()

@@ -1,0 +1,98 @@
+"""n-step transitions (Sutton & Barto 2018, §7.1): the batch the learner trains on, the return arithmetic, and the
+move to torch.
+
+For a step i of a race with T steps and n′ = min(n, T − i):
+    reward   = Σ_{k<n′} γ^k r_{i+k}
+    next obs = obs_{i+n′}
+    discount = 0 if the race finished at step i + n′ (T − i ≤ n and the race was terminated), else γ^{n′}.
+A race cut off by a time limit or for lack of progress (truncated) is not terminal: its last transitions bootstrap
+from the stored final observation (Pardo et al. 2018, "Time Limits in Reinforcement Learning"; Tianshou's
+``BasePolicy.compute_nstep_return``).
+
+Mini-race horizon (the Trackmania IQN trick): the value learnt is the return over what is left of a mini-race of
+M steps, and the mini-race time t is an input (float ``mini_race_time``). Each sampled transition gets t drawn
+uniformly in [0, M). The return stops at the horizon: n_eff = min(n′, M − t) steps of reward, and the transition is
+terminal (discount 0) when t + n′ ≥ M, i.e. when the mini-race is over by the next observation; the next
+observation is obs_{i+n_eff} at time t + n_eff. Rewards past the horizon are left out, because they belong to no
+value of this mini-race. A finite horizon bounds the return, which is what lets γ reach 1.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, NamedTuple, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["Batch", "NStepReturn", "nstep_returns", "to_torch"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+class Batch(NamedTuple, Generic[ArrayT]):
+    """A batch of n-step transitions: numpy arrays from ``ReplayBuffer.sample``, tensors after ``to_torch``."""
+
+    img: ArrayT  # (B, 1, H, W) uint8
+    floats: ArrayT  # (B, F) float32
+    action: ArrayT  # (B,) int64
+    reward: ArrayT  # (B,) float32 n-step discounted sum
+    discount: ArrayT  # (B,) float32 γ^n, 0 after a finish or the end of the mini-race
+    next_img: ArrayT  # (B, 1, H, W) uint8
+    next_floats: ArrayT  # (B, F) float32
+    weight: ArrayT  # (B,) float32 importance weight (1 for uniform replay)
+    index: ArrayT  # (B,) int64 key of each transition, for ReplayBuffer.update_priorities
+
+
+class NStepReturn(NamedTuple):
+    """The n-step part of a batch of transitions."""
+
+    reward: np.ndarray  # (B,) float32 Σ_{k<n_eff} γ^k r_{i+k}
+    discount: np.ndarray  # (B,) float32 γ^{n_eff}, or 0 when terminal
+    n: np.ndarray  # (B,) int64 n_eff, steps from the observation to the next observation
+
+
+def nstep_returns(
+    rewards: np.ndarray,
+    steps_to_end: np.ndarray,
+    finished: np.ndarray,
+    gamma: float,
+    time: np.ndarray | None = None,
+    horizon: int | None = None,
+) -> NStepReturn:
+    """n-step rewards and discounts of a batch (see the module docstring).
+
+    rewards (B, n): r_{i+k} for k < n, entries at or past the race end ignored (may hold anything, even NaN);
+    steps_to_end (B,): T − i ≥ 1; finished (B,) bool: the race ended with a finish;
+    time (B,) int in [0, horizon): mini-race step of the observation, with the horizon M in steps, or both None.
+    """
+    n_steps = rewards.shape[1]
+    if np.any(steps_to_end < 1):
+        raise ValueError(f"steps_to_end must be >= 1 (a transition starts before the race end), got {steps_to_end}")
+    n_prime = np.minimum(n_steps, steps_to_end).astype(np.int64)  # (B,)
+    terminal = finished & (steps_to_end <= n_steps)  # the finish lies within the window
+    n_eff = n_prime
+    if time is not None:
+        if horizon is None:
+            raise ValueError("a mini-race time needs its horizon")
+        n_eff = np.minimum(n_prime, horizon - time)  # the return stops at the end of the mini-race
+        terminal = terminal | (time + n_prime >= horizon)
+    k = np.arange(n_steps)  # (n,)
+    powers = np.float64(gamma) ** k  # (n,)
+    kept = np.where(k < n_eff[:, None], rewards, 0.0)  # (B, n); where, not a product, so garbage never leaks
+    reward = kept @ powers  # (B,)
+    discount = np.where(terminal, 0.0, np.float64(gamma) ** n_eff)  # (B,)
+    return NStepReturn(reward.astype(np.float32), discount.astype(np.float32), n_eff)
+
+
+def to_torch(batch: Batch[np.ndarray], device: torch.device | str) -> Batch[torch.Tensor]:
+    """The same batch as tensors on ``device``; through pinned memory and non-blocking copies to a GPU."""
+    device = torch.device(device)
+    pin = device.type == "cuda"
+
+    def move(array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if pin:
+            tensor = tensor.pin_memory()
+        return tensor.to(device, non_blocking=pin)
+
+    return Batch(*(move(array) for array in batch))

@@ -1,0 +1,374 @@
+"""The learner process of a run: receives races, fills the replay memory, trains, logs, checkpoints, stops.
+
+One loop, in this order: take the races the collectors sent (counting frames, logging race scalars, keeping best
+races, filling the buffer) → set the scheduled values → train while the replay ratio allows → hold collectors back
+when the learner is behind → publish weights, log, checkpoint on their clocks → replace dead collectors → check the
+stop rules. ``Learner.update`` is the learning rule; everything else lives here.
+
+Resume: running the same run again loads the latest checkpoint (weights, target, optimizer, counters; schedules
+follow the frame counter), appends a session to run.json and continues TensorBoard. The replay memory is not
+saved: a resumed run refills ``memory_min_size`` transitions before it trains again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import queue
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hairpin.config.rl import RLConfig
+from hairpin.nets.groups import apply_freezing, param_groups
+from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
+from hairpin.rl.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_dict_strict,
+    save_best_race,
+    save_checkpoint,
+)
+from hairpin.rl.collector import RaceRecord, make_network, resolve_device
+from hairpin.rl.collector_pool import CollectorPool
+from hairpin.rl.learner import Learner
+from hairpin.rl.race_log import RaceLog, race_scalars
+from hairpin.rl.run_manifest import RunManifest
+from hairpin.rl.schedules import RunSchedules
+from hairpin.rl.tb_writer import SuffixedSummaryWriter
+from hairpin.sim.race import float_layout
+from hairpin.version import code_version
+
+__all__ = ["NonFiniteLossError", "Trainer", "TrainerStatus"]
+
+PUBLISH_EVERY_S = 1.0
+"""Seconds between copies of the online weights to the collectors."""
+KEPT_WEIGHT_VERSIONS = 16
+"""Published weight versions kept in memory, so a best race is stored with the weights that drove it."""
+TRAIN_BURST = 16
+"""Batches trained before the loop looks at the queue again."""
+BACKPRESSURE_SLACK_BATCHES = 8
+"""How far (in batches) the learner may lag its replay-ratio budget before collectors wait."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+@dataclass
+class TrainerStatus:
+    """What the live display shows."""
+
+    frames: int = 0
+    batches: int = 0
+    batches_per_s: float = 0.0
+    buffer_size: int = 0
+    learner_busy: float = 0.0
+    elapsed_s: float = 0.0
+    epsilon: float = 0.0
+    learning_rate: float = 0.0
+    loss: float = float("nan")
+    race_log: RaceLog = field(default_factory=RaceLog)
+    stop_reason: str | None = None
+    events: list[str] = field(default_factory=list)
+
+
+def _optimizer(net: torch.nn.Module, cfg: RLConfig) -> torch.optim.Optimizer:
+    groups = param_groups(net, cfg.nn, cfg.schedules.lr_schedule.value(0))
+    o = cfg.optimizer
+    kind = torch.optim.Adam if o.kind == "adam" else torch.optim.RAdam
+    return kind(groups, eps=o.eps, betas=o.betas, weight_decay=o.weight_decay, decoupled_weight_decay=True)
+
+
+def _read_init_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Online weights and counters from a run directory, a checkpoint folder or a ``.pt`` state dict."""
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True), {}
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (folder / "latest").is_file():
+        folder = folder / (folder / "latest").read_text().strip()
+    if not (folder / "online.pt").is_file():
+        raise CheckpointError(f"--init-from {path}: no online.pt, run directory or checkpoint folder there")
+    counters = (
+        json.loads((folder / "counters.json").read_text())["counters"] if (folder / "counters.json").exists() else {}
+    )
+    return torch.load(folder / "online.pt", map_location="cpu", weights_only=True), counters
+
+
+class Trainer:
+    """Runs (or resumes) the run ``cfg.run_name`` until a stop rule, Ctrl-C, or a fault."""
+
+    def __init__(self, cfg: RLConfig, *, init_from: Path | None = None, reset_schedules: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(cfg.paths.runs) / cfg.run_name
+        self.device = resolve_device(cfg.performance.device)
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.performance.learner_threads)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.online = make_network(cfg).to(self.device)
+        self.target = copy.deepcopy(self.online)
+        self.optimizer = _optimizer(self.online, cfg)
+        self.learner = Learner(self.online, self.target, self.optimizer, cfg.iqn)
+        self.schedules = RunSchedules(cfg)
+        counters = self._restore(init_from, reset_schedules)
+        self.frames = int(counters.get("cumul_number_frames_played", 0))
+        self.batches = int(counters.get("cumul_number_batches_done", 0))
+        self.learner.batches_done = self.batches
+        self.hours_before = float(counters.get("cumul_training_hours", 0.0))
+        self.races = int(counters.get("races", 0))
+        self.status = TrainerStatus(
+            frames=self.frames, batches=self.batches, race_log=RaceLog(counters.get("best_ms", {}))
+        )
+        self.manifest = RunManifest.open_or_create(
+            self.run_dir,
+            config=cfg,
+            seed=cfg.seed,
+            group=cfg.group,
+            run_name=cfg.run_name,
+            free_keys=("training", "performance", "paths"),
+        )
+        self.manifest.start_session(self.frames, self.batches, init_from=str(init_from) if init_from else None)
+        self.writer = SuffixedSummaryWriter(
+            cfg.paths.tensorboard,
+            cfg.run_name,
+            self.schedules.tensorboard_suffix,
+            on_new_dir=self.manifest.add_tensorboard_dir,
+        )
+        image_shape = (1, cfg.env.image_size, cfg.env.image_size)
+        self.memory = SplitMemory.from_config(
+            cfg.memory, image_shape, float_layout(cfg.env).size, self.rng, self.frames
+        )
+        self.ratio = ReplayRatio.from_config(cfg.memory)
+        self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
+        self._plateau_until: int | None = None
+        self._best_eval_time = time.monotonic()
+
+    def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
+        counters = load_checkpoint(self.run_dir, online=self.online, target=self.target, optimizer=self.optimizer)
+        if counters is not None:
+            return counters
+        if init_from is None:
+            return {}
+        state, source_counters = _read_init_weights(init_from)
+        load_state_dict_strict(self.online, state, str(init_from))
+        self.target.load_state_dict(self.online.state_dict())
+        if reset_schedules:
+            return {}
+        return {
+            k: source_counters[k]
+            for k in ("cumul_number_frames_played", "cumul_number_batches_done")
+            if k in source_counters
+        }
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def run(self, on_status: Any = None) -> TrainerStatus:
+        """Train until a stop rule; ``on_status(status)`` is called about once a second."""
+        pool = CollectorPool(self.cfg, self.online, self.cfg.seed)
+        self._publish(pool)
+        pool.start()
+        start = time.monotonic()
+        clocks = {"publish": start, "log": start, "checkpoint": start, "status": start}
+        busy_s, window_start, batches_at_window = 0.0, start, self.batches
+        good_exit = True
+        try:
+            while self.status.stop_reason is None:
+                self._receive(pool, block=not self.ratio.learner_may_train())
+                values = self.schedules.at(self.frames)
+                self._set_scheduled(values)
+                t0 = time.monotonic()
+                for _ in range(TRAIN_BURST):
+                    if not self.ratio.learner_may_train():
+                        break
+                    self._train_one(values.gamma)
+                busy_s += time.monotonic() - t0
+                behind = self.ratio.collectors_must_wait(BACKPRESSURE_SLACK_BATCHES * self.cfg.iqn.batch_size)
+                (pool.links.may_run.clear if behind else pool.links.may_run.set)()
+                now = time.monotonic()
+                if now - clocks["publish"] >= PUBLISH_EVERY_S:
+                    self._publish(pool)
+                    clocks["publish"] = now
+                if now - clocks["status"] >= 1.0:
+                    span = max(now - window_start, 1e-9)
+                    self.status.learner_busy = busy_s / span
+                    self.status.batches_per_s = (self.batches - batches_at_window) / span
+                    self._log_training(values, now - start)
+                    busy_s, window_start, batches_at_window = 0.0, now, self.batches
+                    clocks["status"] = now
+                    if on_status is not None:
+                        on_status(self.status)
+                if now - clocks["checkpoint"] >= 60 * self.cfg.training.checkpoint_every_minutes:
+                    self._checkpoint(now - start)
+                    clocks["checkpoint"] = now
+                pool.replace_dead(self._on_collector_died)
+                self.status.elapsed_s = now - start
+                self.status.stop_reason = self._stop_reason(now - start)
+        except KeyboardInterrupt:
+            self.status.stop_reason = "interrupted (Ctrl-C)"
+        except NonFiniteLossError as err:
+            self.status.stop_reason = str(err)
+            good_exit = False
+        finally:
+            pool.stop()
+            elapsed = time.monotonic() - start
+            if good_exit:
+                self._checkpoint(elapsed)
+            self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
+            self.manifest.end_session(self.frames, self.batches)
+            self.writer.close()
+        return self.status
+
+    def _receive(self, pool: CollectorPool, block: bool) -> None:
+        """Take every race waiting (waiting briefly for one when there is nothing to train on)."""
+        timeout = 0.05 if block else 0.0
+        while True:
+            try:
+                record = pool.links.races.get(timeout=timeout) if timeout else pool.links.races.get_nowait()
+            except queue.Empty:
+                return
+            self._add_race(record)
+            pool.links.frames_played.value = self.frames
+            timeout = 0.0
+
+    def _add_race(self, record: RaceRecord) -> None:
+        entry = self.cfg.map_cycle.entries[record.entry]
+        steps = len(record.actions)
+        self.frames += steps
+        self.races += 1
+        finished = record.terminated
+        if entry.fill_buffer:
+            added = self.memory.add_race(
+                record.frames, record.floats, record.actions, record.rewards, record.terminated
+            )
+            self.ratio.record_added(added)
+        self.writer.add_scalars(race_scalars(entry, record.race_time_ms, finished, record.mean_q), self.frames)
+        if self.status.race_log.add(entry, record.race_time_ms, finished):
+            self.writer.add_scalar(f"alltime_min_ms_{entry.short_name}", record.race_time_ms, self.frames)
+            weights = self.weight_versions.get(record.weights_version)
+            holder = copy.deepcopy(self.online).cpu()
+            holder.load_state_dict(weights if weights is not None else self.online.state_dict())
+            save_best_race(
+                self.run_dir,
+                entry.short_name,
+                race_time_ms=record.race_time_ms,
+                actions=record.actions,
+                online=holder,
+                extra={
+                    "frames": self.frames,
+                    "weights_exact": weights is not None,
+                    "kind": "explo" if entry.is_exploration else "eval",
+                },
+            )
+        if (
+            not entry.is_exploration
+            and finished
+            and record.race_time_ms == self.status.race_log.best_eval_ms().get(entry.short_name)
+        ):
+            self._best_eval_time = time.monotonic()
+
+    def _set_scheduled(self, values: Any) -> None:
+        lr = values.learning_rate
+        if self._plateau_until is not None:
+            if self.frames < self._plateau_until:
+                lr *= self.cfg.training.plateau.lr_factor
+            else:
+                self._plateau_until = None
+                self._event("plateau_end", "learning rate back on its schedule")
+        self.learner.set_learning_rate(lr)
+        self.status.learning_rate, self.status.epsilon = lr, values.epsilon
+        if values.memory_size != self.memory.train.capacity:
+            self.memory.set_capacity(values.memory_size)
+        apply_freezing(self.online, self.cfg.nn, self.frames)
+
+    def _train_one(self, gamma: float) -> None:
+        cfg = self.cfg
+        batch = self.memory.train.sample(
+            cfg.iqn.batch_size, gamma, self.rng, mini_race_steps=cfg.memory.mini_race_steps
+        )
+        stats = self.learner.update(to_torch(batch, self.device))
+        if not math.isfinite(stats.loss):
+            raise NonFiniteLossError(
+                f"non-finite loss {stats.loss} at batch {self.batches}; the last good checkpoint is kept"
+            )
+        self.memory.train.update_priorities(batch.index, stats.td_error.cpu().numpy())
+        self.ratio.record_trained(cfg.iqn.batch_size)
+        self.batches += 1
+        self.status.loss = stats.loss
+
+    def _publish(self, pool: CollectorPool) -> None:
+        pool.links.weights.publish(self.online)
+        version = int(pool.links.weights.version.value)
+        self.weight_versions[version] = {k: v.detach().cpu().clone() for k, v in self.online.state_dict().items()}
+        while len(self.weight_versions) > KEPT_WEIGHT_VERSIONS:
+            self.weight_versions.popitem(last=False)
+
+    def _log_training(self, values: Any, session_s: float) -> None:
+        s = self.status
+        s.frames, s.batches, s.buffer_size = self.frames, self.batches, len(self.memory.train)
+        scalars = {
+            "Training/learning_rate": s.learning_rate,
+            "RL/epsilon": values.epsilon,
+            "RL/epsilon_boltzmann": values.epsilon_boltzmann,
+            "Performance/learner_percentage_training": 100.0 * s.learner_busy,
+            "Performance/transitions_learned_per_second": s.batches_per_s * self.cfg.iqn.batch_size,
+            "cumul_number_frames_played": self.frames,
+            "cumul_number_batches_done": self.batches,
+            "cumul_training_hours": self.hours_before + session_s / 3600.0,
+        }
+        if self.batches and math.isfinite(s.loss):
+            scalars["Training/loss"] = s.loss
+        test = self.memory.test
+        if test is not None and len(test) > 0 and self.batches:
+            gamma = values.gamma
+            batch = test.sample(
+                self.cfg.iqn.batch_size, gamma, self.rng, mini_race_steps=self.cfg.memory.mini_race_steps
+            )
+            scalars["Training/loss_test"] = self.learner.test_loss(to_torch(batch, self.device))
+        self.writer.add_scalars(scalars, self.frames)
+
+    def _checkpoint(self, session_s: float) -> None:
+        counters = {
+            "cumul_number_frames_played": self.frames,
+            "cumul_number_batches_done": self.batches,
+            "cumul_training_hours": self.hours_before + session_s / 3600.0,
+            "races": self.races,
+            "best_ms": self.status.race_log.best_ms,
+            "code_version": code_version(),
+        }
+        save_checkpoint(
+            self.run_dir, online=self.online, target=self.target, optimizer=self.optimizer, counters=counters
+        )
+        self.writer.flush()
+
+    def _event(self, kind: str, message: str) -> None:
+        self.manifest.log_event(kind, message, self.frames)
+        self.writer.add_scalar(f"Events/{kind}", 1.0, self.frames)
+        self.status.events.append(f"{kind}: {message}")
+
+    def _on_collector_died(self, index: int, exit_code: int | None) -> None:
+        self._event("collector_restarted", f"collector {index} died (exit code {exit_code}); started a new one")
+
+    def _stop_reason(self, session_s: float) -> str | None:
+        t = self.cfg.training
+        if t.max_frames is not None and self.frames >= t.max_frames:
+            return f"max_frames {t.max_frames} reached"
+        if t.max_batches is not None and self.batches >= t.max_batches:
+            return f"max_batches {t.max_batches} reached"
+        if t.max_minutes is not None and session_s >= 60 * t.max_minutes:
+            return f"max_minutes {t.max_minutes} reached"
+        stalled_min = (time.monotonic() - self._best_eval_time) / 60
+        if t.early_stop_minutes is not None and stalled_min >= t.early_stop_minutes:
+            self._event("early_stop", f"best eval time not improved for {t.early_stop_minutes} min")
+            return f"early stop: no better eval time for {t.early_stop_minutes} min"
+        plateau = t.plateau
+        if plateau.minutes is not None and self._plateau_until is None and stalled_min >= plateau.minutes:
+            self._plateau_until = self.frames + plateau.frames
+            self._best_eval_time = time.monotonic()  # wait another full period before the next one
+            self._event("plateau_breaker", f"lr × {plateau.lr_factor} for {plateau.frames} frames")
+        return None

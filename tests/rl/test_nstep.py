@@ -1,0 +1,79 @@
+"""Tests of hairpin.rl.nstep: hand-computed n-step returns, time limits, the mini-race horizon, to_torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hairpin.rl.nstep import Batch, nstep_returns, to_torch
+
+GAMMA = 0.5
+RACE_REWARDS = np.array([1.0, 2.0, 3.0, 4.0], np.float32)  # a race of T = 4 steps
+
+
+def windows(steps: list[int], n: int = 3) -> np.ndarray:
+    """Rewards (B, n) from each step of RACE_REWARDS, NaN past the race end (garbage must not leak)."""
+    padded = np.concatenate([RACE_REWARDS, np.full(n, np.nan, np.float32)])
+    return np.stack([padded[i : i + n] for i in steps])
+
+
+def test_hand_computed_returns_of_a_finished_race() -> None:
+    steps = [0, 1, 2, 3]
+    result = nstep_returns(windows(steps), np.array([4, 3, 2, 1]), np.ones(4, bool), GAMMA)
+    # step 0: 1 + 0.5·2 + 0.25·3; step 1: 2 + 0.5·3 + 0.25·4; step 2: 3 + 0.5·4 (tail); step 3: 4 (tail).
+    np.testing.assert_allclose(result.reward, [2.75, 4.5, 5.0, 4.0])
+    np.testing.assert_array_equal(result.n, [3, 3, 2, 1])
+    # Step 1's window ends exactly at the finish (T − i = 3 = n): terminal, as are the shorter tails.
+    np.testing.assert_allclose(result.discount, [0.125, 0.0, 0.0, 0.0])
+    assert result.reward.dtype == np.float32 and result.discount.dtype == np.float32
+
+
+def test_a_truncated_race_bootstraps_with_the_shorter_discount() -> None:
+    result = nstep_returns(windows([0, 1, 2, 3]), np.array([4, 3, 2, 1]), np.zeros(4, bool), GAMMA)
+    np.testing.assert_allclose(result.reward, [2.75, 4.5, 5.0, 4.0])
+    np.testing.assert_allclose(result.discount, [0.125, 0.125, 0.25, 0.5])  # γ^{n′}, never 0
+
+
+def test_mini_race_horizon_cuts_the_return_and_terminates() -> None:
+    rewards = windows([0, 0, 0, 0])
+    steps_to_end = np.full(4, 4)
+    time = np.array([0, 4, 5, 6])  # horizon 7: 7 − t = 7, 3, 2, 1 steps left in the mini-race
+    result = nstep_returns(rewards, steps_to_end, np.zeros(4, bool), GAMMA, time=time, horizon=7)
+    np.testing.assert_array_equal(result.n, [3, 3, 2, 1])
+    np.testing.assert_allclose(result.reward, [2.75, 2.75, 2.0, 1.0])
+    # t + n′ ≥ 7 is terminal: t = 4 reaches the horizon exactly at the next observation.
+    np.testing.assert_allclose(result.discount, [0.125, 0.0, 0.0, 0.0])
+
+
+def test_gamma_one_sums_plainly() -> None:
+    result = nstep_returns(windows([0, 2]), np.array([4, 2]), np.zeros(2, bool), 1.0)
+    np.testing.assert_allclose(result.reward, [6.0, 7.0])
+    np.testing.assert_allclose(result.discount, [1.0, 1.0])
+
+
+def test_a_window_must_start_before_the_race_end() -> None:
+    with pytest.raises(ValueError, match="steps_to_end"):
+        nstep_returns(windows([3]), np.array([0]), np.zeros(1, bool), GAMMA)
+
+
+def test_to_torch_keeps_fields_shapes_and_dtypes() -> None:
+    B, H, W, F = 4, 8, 8, 5
+    batch = Batch(
+        img=np.zeros((B, 1, H, W), np.uint8),
+        floats=np.zeros((B, F), np.float32),
+        action=np.arange(B, dtype=np.int64),
+        reward=np.ones(B, np.float32),
+        discount=np.ones(B, np.float32),
+        next_img=np.zeros((B, 1, H, W), np.uint8),
+        next_floats=np.zeros((B, F), np.float32),
+        weight=np.ones(B, np.float32),
+        index=np.arange(B, dtype=np.int64),
+    )
+    tensors = to_torch(batch, "cpu")
+    assert isinstance(tensors, Batch)
+    for array, tensor in zip(batch, tensors, strict=True):
+        assert isinstance(tensor, torch.Tensor)
+        assert tuple(tensor.shape) == array.shape
+        assert tensor.dtype == torch.from_numpy(array).dtype
+    assert tensors.img.dtype == torch.uint8 and tensors.action.dtype == torch.int64
