@@ -357,3 +357,25 @@ def test_random_races_and_capacities_keep_the_newest_slots_in_order(prioritized:
             np.testing.assert_array_equal(batch.next_floats[:, TAG], batch.floats[:, TAG])
             assert set(memory.race_of(batch.index)[0].tolist()) <= {race for race, _ in kept}
             memory.update_priorities(batch.index, rng.random(256) * 10)
+
+
+def test_sampling_into_reused_arrays_gives_the_same_batch() -> None:
+    memory = buffer(capacity=200)
+    for tag in range(10):
+        memory.add_race(*race(12, tag), terminated=tag % 2 == 0)
+    fresh = memory.sample(64, 0.9, np.random.default_rng(19), mini_race_steps=5)
+    out = memory.empty_batch(64)
+    reused = memory.sample(64, 0.9, np.random.default_rng(19), mini_race_steps=5, out=out)
+    assert reused is out
+    for a, b in zip(fresh, reused, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="not 32 rows"):
+        memory.sample(32, 0.9, np.random.default_rng(0), out=out)
+
+
+def test_no_test_split_sends_every_race_to_train() -> None:
+    cfg = MemoryConfig(memory_size_schedule=[[0, 500]], memory_min_size=10, buffer_test_ratio=0.0)
+    memory = SplitMemory.from_config(cfg, SHAPE, F, np.random.default_rng(0))
+    assert memory.test is None
+    assert sum(memory.add_race(*race(4, tag), terminated=False) for tag in range(20)) == 80
+    assert memory.races_test == 0 and len(memory.train) == 80

@@ -8,7 +8,10 @@ the queue. It waits, and never drops a race, when the learner asks it to (``may_
 
 from __future__ import annotations
 
+import contextlib
 import os
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,39 +21,26 @@ from hairpin.config.rl import RLConfig
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import choose_actions
 from hairpin.rl.map_cycle import MapCycle, unique_maps
+from hairpin.rl.race_channel import RaceRecord, send_race
 from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.shared_weights import SharedWeights
 from hairpin.sim.race import RaceSim, float_layout
 
-__all__ = ["CollectorLinks", "RaceRecord", "collector_main", "make_network", "resolve_device"]
+__all__ = ["CollectorLinks", "collector_main", "make_network", "resolve_device"]
 
 WAIT_POLL_S = 0.5
 """How often a waiting collector checks whether it should stop."""
 
 
-class RaceRecord(NamedTuple):
-    """One race, as a collector sends it to the learner."""
-
-    collector: int
-    entry: int  # index of the map-cycle entry
-    frames: np.ndarray  # (T + 1, 1, H, W) uint8
-    floats: np.ndarray  # (T + 1, F) float32
-    actions: np.ndarray  # (T,) int64
-    rewards: np.ndarray  # (T,) float32
-    terminated: bool  # crossed the finish
-    race_time_ms: int
-    mean_q: float  # mean over the race of the chosen action's Q
-    weights_version: int
-
-
 class CollectorLinks(NamedTuple):
-    """What a collector shares with the learner."""
+    """What every collector shares with the learner."""
 
     weights: SharedWeights
     frames_played: Any  # multiprocessing.Value('q'): the learner's cumul_number_frames_played
     may_run: Any  # multiprocessing.Event: cleared while the learner is behind its replay ratio
     stop: Any  # multiprocessing.Event
-    races: Any  # multiprocessing.Queue of RaceRecord
+    slots: Any  # multiprocessing.Semaphore: races that may wait for the learner
+    spool: Path  # directory the race files go through
 
 
 def resolve_device(name: str) -> torch.device:
@@ -82,17 +72,15 @@ class _Races:
         self.actions[car], self.rewards[car], self.q[car] = [], [], []
 
 
-def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> None:
-    """Entry point of a collector process."""
+def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int) -> None:
+    """Entry point of a collector process; races go out through ``conn``."""
     torch.set_num_threads(1)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    try:
-        _collect(index, cfg, links, seed)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the learner handles it
-        pass
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group; the learner handles it
+        _collect(index, cfg, links, conn, seed)
 
 
-def _collect(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> None:
+def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     device = resolve_device(cfg.performance.collector_device)
@@ -110,7 +98,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> Non
         races.start(car, sim.image[car], sim.floats[car])
     schedules = RunSchedules(cfg)
     explo = cfg.exploration
-    actions_since_pull = 0
+    actions_since_pull = sent = 0
     while not links.stop.is_set():
         if not links.may_run.wait(WAIT_POLL_S):
             continue
@@ -144,7 +132,10 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> Non
                 mean_q=float(np.mean(races.q[car])),
                 weights_version=version,
             )
-            _put(links, record)
+            if not _wait_for_slot(links):
+                return
+            send_race(conn, links.spool, record, sent)
+            sent += 1
             car_entry[car] = cycles[car].next()
             sim.assign_track(int(car), maps.index(entries[car_entry[car]].map))
         if len(ended):
@@ -153,13 +144,9 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, seed: int) -> Non
                 races.start(int(car), sim.image[car], sim.floats[car])
 
 
-def _put(links: CollectorLinks, record: RaceRecord) -> None:
-    """Queue a race, waiting while the queue is full; give up only when the run stops."""
-    import queue
-
+def _wait_for_slot(links: CollectorLinks) -> bool:
+    """Wait until the learner has room for another race; False when the run stops first."""
     while not links.stop.is_set():
-        try:
-            links.races.put(record, timeout=WAIT_POLL_S)
-            return
-        except queue.Full:
-            continue
+        if links.slots.acquire(timeout=WAIT_POLL_S):
+            return True
+    return False

@@ -8,9 +8,10 @@ from typing import Any
 import torch.multiprocessing as mp
 
 from hairpin.config.rl import RLConfig
-from hairpin.rl.collector import CollectorLinks, collector_main
-from hairpin.rl.shared_weights import SharedWeights
 from hairpin.nets import IQNNetwork
+from hairpin.rl.collector import CollectorLinks, collector_main
+from hairpin.rl.race_channel import RaceInbox, make_spool
+from hairpin.rl.shared_weights import SharedWeights
 
 __all__ = ["CollectorPool"]
 
@@ -18,7 +19,7 @@ JOIN_TIMEOUT_S = 10.0
 
 
 class CollectorPool:
-    """``performance.gpu_collectors_count`` collector processes sharing one queue and the learner's weights."""
+    """``performance.gpu_collectors_count`` collector processes; their races arrive in ``inbox``."""
 
     def __init__(self, cfg: RLConfig, net: IQNNetwork, seed: int) -> None:
         self.cfg = cfg
@@ -29,21 +30,26 @@ class CollectorPool:
             frames_played=self.ctx.Value("q", 0, lock=False),
             may_run=self.ctx.Event(),
             stop=self.ctx.Event(),
-            races=self.ctx.Queue(maxsize=cfg.performance.max_pending_races),
+            slots=self.ctx.Semaphore(cfg.performance.max_pending_races),
+            spool=make_spool(),
         )
         self.links.may_run.set()
+        self.inbox = RaceInbox(self.links.spool, self.links.slots)
         self.processes: list[Any] = []
         self.restarts = 0
 
     def _spawn(self, index: int) -> Any:
         seed = self.seed * 1_000_003 + 7919 * index + 104_729 * self.restarts
+        reader, writer = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(
             target=collector_main,
-            args=(index, self.cfg, self.links, seed),
+            args=(index, self.cfg, self.links, writer, seed),
             name=f"hairpin-collector-{index}",
             daemon=True,
         )
         process.start()
+        writer.close()  # the child holds the only write end, so its death shows as end-of-file
+        self.inbox.attach(index, reader)
         return process
 
     def start(self) -> None:
@@ -60,18 +66,12 @@ class CollectorPool:
                 self.processes[index] = self._spawn(index)
 
     def stop(self) -> None:
-        """Ask every collector to stop, then make sure each has."""
+        """Ask every collector to stop, make sure each has, and remove the spool."""
         self.links.stop.set()
         self.links.may_run.set()
-        while True:  # empty the queue so that no collector blocks on a full one
-            try:
-                self.links.races.get_nowait()
-            except Exception:  # noqa: BLE001 - queue.Empty, or a queue already closed
-                break
         for process in self.processes:
             process.join(JOIN_TIMEOUT_S)
             if process.is_alive():
                 process.terminate()
                 process.join(JOIN_TIMEOUT_S)
-        self.links.races.close()
-        self.links.races.cancel_join_thread()
+        self.inbox.close()

@@ -24,7 +24,7 @@ from typing import Generic, NamedTuple, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["Batch", "NStepReturn", "nstep_returns", "to_torch"]
+__all__ = ["Batch", "NStepReturn", "empty_batch", "nstep_returns", "to_torch"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -40,7 +40,7 @@ class Batch(NamedTuple, Generic[ArrayT]):
     next_img: ArrayT  # (B, 1, H, W) uint8
     next_floats: ArrayT  # (B, F) float32
     weight: ArrayT  # (B,) float32 importance weight (1 for uniform replay)
-    index: ArrayT  # (B,) int64 key of each transition, for ReplayBuffer.update_priorities
+    index: ArrayT  # type: ignore[assignment]  # (B,) int64 transition keys for update_priorities; shadows tuple.index
 
 
 class NStepReturn(NamedTuple):
@@ -84,14 +84,41 @@ def nstep_returns(
     return NStepReturn(reward.astype(np.float32), discount.astype(np.float32), n_eff)
 
 
+def empty_batch(
+    batch_size: int, image_shape: tuple[int, ...], n_floats: int, *, pinned: bool = False
+) -> Batch[np.ndarray]:
+    """Uninitialised arrays of a batch; ``pinned``: in page-locked memory (needs CUDA), for non-blocking copies."""
+    img, floats, row = (batch_size, *image_shape), (batch_size, n_floats), (batch_size,)
+    fields = (
+        (img, np.uint8),
+        (floats, np.float32),
+        (row, np.int64),
+        (row, np.float32),
+        (row, np.float32),
+        (img, np.uint8),
+        (floats, np.float32),
+        (row, np.float32),
+        (row, np.int64),
+    )  # in Batch's order: img, floats, action, reward, discount, next_img, next_floats, weight, index
+    arrays = (np.empty(shape, dtype) for shape, dtype in fields)
+    if pinned:
+        return Batch(*(torch.from_numpy(array).pin_memory().numpy() for array in arrays))
+    return Batch(*arrays)
+
+
 def to_torch(batch: Batch[np.ndarray], device: torch.device | str) -> Batch[torch.Tensor]:
-    """The same batch as tensors on ``device``; through pinned memory and non-blocking copies to a GPU."""
+    """The same batch as tensors on ``device``; through pinned memory and non-blocking copies to a GPU.
+
+    On the CPU the tensors share the arrays' memory. Arrays already pinned (``ReplayBuffer.empty_batch``) are
+    copied straight from there: do not sample into them again before the copy is done (alternate two batches, or
+    synchronise), as a non-blocking copy may still be reading them.
+    """
     device = torch.device(device)
     pin = device.type == "cuda"
 
     def move(array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(array))
-        if pin:
+        if pin and not tensor.is_pinned():
             tensor = tensor.pin_memory()
         return tensor.to(device, non_blocking=pin)
 

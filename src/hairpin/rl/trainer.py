@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import queue
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -35,9 +34,10 @@ from hairpin.rl.checkpoint import (
     save_best_race,
     save_checkpoint,
 )
-from hairpin.rl.collector import RaceRecord, make_network, resolve_device
+from hairpin.rl.collector import make_network, resolve_device
 from hairpin.rl.collector_pool import CollectorPool
 from hairpin.rl.learner import Learner
+from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.run_manifest import RunManifest
 from hairpin.rl.schedules import RunSchedules
@@ -218,7 +218,9 @@ class Trainer:
             pool.stop()
             elapsed = time.monotonic() - start
             if good_exit:
+                self._log_training(self.schedules.at(self.frames), elapsed)
                 self._checkpoint(elapsed)
+            self._sync_status()
             self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
             self.manifest.end_session(self.frames, self.batches)
             self.writer.close()
@@ -226,15 +228,9 @@ class Trainer:
 
     def _receive(self, pool: CollectorPool, block: bool) -> None:
         """Take every race waiting (waiting briefly for one when there is nothing to train on)."""
-        timeout = 0.05 if block else 0.0
-        while True:
-            try:
-                record = pool.links.races.get(timeout=timeout) if timeout else pool.links.races.get_nowait()
-            except queue.Empty:
-                return
+        for record in pool.inbox.receive(timeout=0.05 if block else 0.0):
             self._add_race(record)
-            pool.links.frames_played.value = self.frames
-            timeout = 0.0
+        pool.links.frames_played.value = self.frames
 
     def _add_race(self, record: RaceRecord) -> None:
         entry = self.cfg.map_cycle.entries[record.entry]
@@ -308,9 +304,13 @@ class Trainer:
         while len(self.weight_versions) > KEPT_WEIGHT_VERSIONS:
             self.weight_versions.popitem(last=False)
 
-    def _log_training(self, values: Any, session_s: float) -> None:
+    def _sync_status(self) -> None:
         s = self.status
         s.frames, s.batches, s.buffer_size = self.frames, self.batches, len(self.memory.train)
+
+    def _log_training(self, values: Any, session_s: float) -> None:
+        self._sync_status()
+        s = self.status
         scalars = {
             "Training/learning_rate": s.learning_rate,
             "RL/epsilon": values.epsilon,

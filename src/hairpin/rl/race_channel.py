@@ -1,0 +1,101 @@
+"""How races travel from collectors to the learner, safely even when a collector is killed mid-send.
+
+A multiprocessing queue is not: a writer killed while it holds the queue's lock, or halfway through a large
+message, leaves every reader and writer blocked forever. So a race's arrays go into a file of a spool directory
+(written under a temporary name, then renamed), and only a small message (< 4 KiB, so one atomic pipe write) goes
+through the collector's own pipe. A dead collector leaves at most a temporary file, which nobody reads, and a pipe
+that reports end-of-file. A semaphore bounds the races waiting for the learner: collectors wait, nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["RaceInbox", "RaceRecord", "make_spool", "send_race"]
+
+
+class RaceRecord(NamedTuple):
+    """One race, as a collector sends it to the learner."""
+
+    collector: int
+    entry: int  # index of the map-cycle entry
+    frames: np.ndarray  # (T + 1, 1, H, W) uint8
+    floats: np.ndarray  # (T + 1, F) float32
+    actions: np.ndarray  # (T,) int64
+    rewards: np.ndarray  # (T,) float32
+    terminated: bool  # crossed the finish
+    race_time_ms: int
+    mean_q: float  # mean over the race of the chosen action's Q
+    weights_version: int
+
+
+ARRAYS = ("frames", "floats", "actions", "rewards")
+MAX_MESSAGE_BYTES = 4096
+
+
+def make_spool() -> Path:
+    """A fresh spool directory, in memory (/dev/shm) where the system has it."""
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(prefix="hairpin-races-", dir=shm if shm.is_dir() else None))
+
+
+def send_race(conn: Connection, spool: Path, record: RaceRecord, sequence: int) -> None:
+    """Write the race's arrays to the spool, then announce it with a small message."""
+    path = spool / f"race-{record.collector}-{os.getpid()}-{sequence}.npz"
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **{name: getattr(record, name) for name in ARRAYS})
+    os.replace(tmp, path)
+    meta = {k: v for k, v in record._asdict().items() if k not in ARRAYS}
+    conn.send((str(path), meta))
+
+
+def _load(path: str, meta: dict[str, Any]) -> RaceRecord:
+    with np.load(path) as arrays:
+        record = RaceRecord(**meta, **{name: arrays[name] for name in ARRAYS})
+    os.unlink(path)
+    return record
+
+
+class RaceInbox:
+    """The learner's end: one pipe per collector, the spool directory, and the pending-races semaphore."""
+
+    def __init__(self, spool: Path, slots: Any) -> None:
+        self.spool = spool
+        self.slots = slots
+        self.conns: dict[int, Connection] = {}
+
+    def attach(self, index: int, conn: Connection) -> None:
+        """Read collector ``index`` from ``conn`` from now on (a replaced collector's old pipe is dropped)."""
+        old = self.conns.pop(index, None)
+        if old is not None:
+            old.close()
+        self.conns[index] = conn
+
+    def receive(self, timeout: float) -> list[RaceRecord]:
+        """Every race announced so far, waiting up to ``timeout`` seconds for the first."""
+        records = []
+        ready = wait(list(self.conns.values()), timeout)
+        for conn in ready:
+            while True:
+                try:
+                    if not conn.poll():
+                        break
+                    path, meta = conn.recv()
+                except (EOFError, OSError):  # the collector died; CollectorPool replaces it
+                    break
+                records.append(_load(path, meta))
+                self.slots.release()
+        return records
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.close()
+        shutil.rmtree(self.spool, ignore_errors=True)

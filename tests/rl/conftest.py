@@ -1,0 +1,56 @@
+"""A tiny, fast RL config for trainer tests: float-only network, a short map, small batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hairpin.config.rl import RLConfig
+from hairpin.sim.generator import blocks_to_line
+
+
+def tiny_config(tmp_path: Path, **overrides: object) -> RLConfig:
+    """A run under ``tmp_path`` on a 180 m map, stopping after a few thousand frames."""
+    line = tmp_path / "short.npy"
+    if not line.exists():
+        np.save(line, blocks_to_line("S S R48 S S"))
+    tree: dict[str, object] = {
+        "run_name": "tiny",
+        "paths": {"runs": str(tmp_path / "runs"), "tensorboard": str(tmp_path / "tb")},
+        "env": {"map": str(line), "image_size": 32},
+        "nn": {
+            "vis": {"enabled": False},
+            "floats": {"hidden": 32},
+            "iqn": {"embedding_dim": 16},
+            "decoder": {"advantage": {"hidden": 32}, "value": {"hidden": 32}},
+        },
+        "iqn": {"batch_size": 32},
+        "memory": {
+            "memory_size_schedule": [[0, 5000]],
+            "memory_min_size": 200,
+            "buffer_test_ratio": 0.3,
+            "number_times_single_memory_is_used_before_discard": 2,
+        },
+        "performance": {"gpu_collectors_count": 1, "cars_per_collector": 4},
+        "map_cycle": {
+            "entries": [
+                {"short_name": "short", "map": str(line), "repeat": 3},
+                {"short_name": "short", "map": str(line), "is_exploration": False, "fill_buffer": False},
+            ]
+        },
+        "training": {"max_frames": 3000, "checkpoint_every_minutes": 0.01, "log_every_seconds": 0.5},
+    }
+    for key, value in overrides.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})  # type: ignore[assignment]
+        node[leaf] = value  # type: ignore[index]
+    return RLConfig.model_validate(tree)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> RLConfig:
+    return tiny_config(tmp_path)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tests.rl.conftest import tiny_config
+
+from hairpin.config.loader import dump_config
+from hairpin.config.rl import RLConfig
+from hairpin.rl.checkpoint import CheckpointError, load_checkpoint
+from hairpin.rl.collector import make_network
+from hairpin.rl.learner import Learner, UpdateStats
+from hairpin.rl.trainer import Trainer
+
+
+def read_tags(tb_dir: Path) -> dict[str, list[float]]:
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_a_run_trains_logs_and_checkpoints(tiny: RLConfig) -> None:
+    status = Trainer(tiny).run()
+    assert status.stop_reason == "max_frames 3000 reached"
+    assert status.batches > 0 and status.frames >= 3000
+    run_dir = Path(tiny.paths.runs) / "tiny"
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert len(manifest["sessions"]) == 1 and manifest["sessions"][0]["frames_end"] == status.frames
+    assert manifest["config"]["run_name"] == "tiny" and manifest["seed"] == 0
+    tags = read_tags(Path(manifest["tensorboard_dirs"][0]))
+    for tag in (
+        "Race/explo_race_time_trained_short",
+        "Race/eval_race_finished_blind_short",
+        "RL/avg_Q_trained_short",
+        "Training/loss",
+        "Training/loss_test",
+        "cumul_number_frames_played",
+        "RL/epsilon",
+        "Performance/learner_percentage_training",
+    ):
+        assert tag in tags, tag
+    assert tags["cumul_number_frames_played"] == sorted(tags["cumul_number_frames_played"])
+    online, target = make_network(tiny), make_network(tiny)
+    counters = load_checkpoint(run_dir, online=online, target=target, optimizer=None)
+    assert counters is not None and counters["cumul_number_frames_played"] == status.frames
+
+
+def test_mismatched_checkpoint_is_refused_and_kept(tiny: RLConfig, tmp_path: Path) -> None:
+    Trainer(tiny).run()
+    latest = (Path(tiny.paths.runs) / "tiny" / "checkpoints" / "latest").read_text()
+    wider = tiny_config(tmp_path, **{"nn.floats.hidden": 48})
+    with pytest.raises(CheckpointError, match=r"mis-shaped float_feature_extractor\.0\.weight"):
+        Trainer(wider)
+    assert (Path(tiny.paths.runs) / "tiny" / "checkpoints" / "latest").read_text() == latest
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny: RLConfig, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real_update = Learner.update
+
+    def poisoned(self: Learner, batch) -> UpdateStats:  # type: ignore[no-untyped-def]
+        stats = real_update(self, batch)
+        return stats._replace(loss=float("nan")) if self.batches_done > 5 else stats
+
+    monkeypatch.setattr(Learner, "update", poisoned)
+    status = Trainer(tiny).run()
+    assert status.stop_reason is not None and status.stop_reason.startswith("non-finite loss")
+    run_dir = Path(tiny.paths.runs) / "tiny"
+    counters = load_checkpoint(run_dir, online=make_network(tiny), target=make_network(tiny), optimizer=None)
+    assert counters is None or counters["cumul_number_batches_done"] <= 6
+
+
+def test_a_dead_collector_is_replaced(tmp_path: Path) -> None:
+    tiny = tiny_config(tmp_path, **{"training.max_frames": 20_000})
+    trainer = Trainer(tiny)
+    killed: list[int] = []
+
+    def kill_once(status) -> None:  # type: ignore[no-untyped-def]
+        if not killed and status.frames > 0:
+            pid = trainer_pool_pids()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    def trainer_pool_pids() -> list[int]:
+        import multiprocessing
+
+        return [p.pid for p in multiprocessing.active_children() if p.name.startswith("hairpin-collector")]
+
+    status = trainer.run(on_status=kill_once)
+    assert killed
+    assert status.stop_reason == "max_frames 20000 reached"
+    events = json.loads((Path(tiny.paths.runs) / "tiny" / "run.json").read_text())["events"]
+    assert any(e["kind"] == "collector_restarted" for e in events)
+
+
+CHILD = """
+import sys
+from hairpin.config.loader import load_config
+from hairpin.config.rl import RLConfig
+from hairpin.rl.trainer import Trainer
+cfg = load_config(RLConfig, sys.argv[1])
+Trainer(cfg).run(on_status=lambda s: print("status", s.frames, flush=True))
+"""
+
+
+def test_resume_after_sigkill(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000})
+    path = tmp_path / "run.yaml"
+    path.write_text(dump_config(cfg))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    latest = Path(cfg.paths.runs) / "tiny" / "checkpoints" / "latest"
+    assert child.stdout is not None
+    for line in child.stdout:  # one line a second; stop at the first status after a checkpoint exists
+        if line.startswith("status") and latest.exists() and int(line.split()[1]) > 0:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    online, target = make_network(cfg), make_network(cfg)
+    saved = load_checkpoint(Path(cfg.paths.runs) / "tiny", online=online, target=target, optimizer=None)
+    assert saved is not None and saved["cumul_number_frames_played"] > 0
+
+    resumed = tiny_config(tmp_path, **{"training.max_frames": saved["cumul_number_frames_played"] + 1500})
+    trainer = Trainer(resumed)
+    assert trainer.frames == saved["cumul_number_frames_played"]
+    assert torch.equal(trainer.online.state_dict()["A_head.2.weight"], online.state_dict()["A_head.2.weight"])
+    status = trainer.run()
+    assert status.frames >= saved["cumul_number_frames_played"] + 1500
+    sessions = json.loads((Path(cfg.paths.runs) / "tiny" / "run.json").read_text())["sessions"]
+    assert len(sessions) == 2
+    assert sessions[0]["killed"] and sessions[0]["end"] is None
+    assert sessions[1]["frames_start"] == saved["cumul_number_frames_played"] and sessions[1]["end"] is not None
