@@ -119,6 +119,7 @@ def train(
         Path | None, typer.Option(help="Start from these weights: a run directory, a checkpoint folder or a .pt file.")
     ] = None,
     reset_schedules: Annotated[bool, typer.Option(help="With --init-from: start the schedules from frame 0.")] = False,
+    print_config: Annotated[bool, typer.Option(help="Print the resolved config, every key documented, and exit.")] = False,
 ) -> None:
     """Train an IQN agent; running the same run again resumes it. Ctrl-C saves a checkpoint and exits."""
     from rich.live import Live
@@ -132,6 +133,11 @@ def train(
     except ConfigError as err:
         console.print(f"[red]config error:[/red] {err}")
         raise typer.Exit(2) from err
+    if print_config:
+        from hairpin.config.describe import documented_yaml
+
+        print(documented_yaml(cfg))
+        return
     expert_ms = _expert_times(cfg)
     trainer = Trainer(cfg, init_from=init_from, reset_schedules=reset_schedules)
     console.print(

@@ -72,6 +72,8 @@ class ExplorationConfig(ConfigModel):
     """Probability of the action argmax(Q + tau_epsilon_boltzmann · N(0, 1)) instead of argmax(Q), by frames played."""
     tau_epsilon_boltzmann: float = Field(0.01, gt=0)
     """Scale of the Gaussian noise of the Boltzmann-ε choice, in units of Q."""
+    random_action_hold_steps: float = Field(5.0, ge=1)
+    """Mean number of steps an ε-random action is held (geometric); 1: one-step ε-greedy."""
 
 
 class ScheduleConfig(ConfigModel):

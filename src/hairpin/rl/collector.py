@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from hairpin.actions import N_ACTIONS
 from hairpin.config.rl import RLConfig
 from hairpin.nets import IQNNetwork
-from hairpin.rl.exploration import choose_actions
+from hairpin.rl.exploration import Explorer
 from hairpin.rl.map_cycle import MapCycle, unique_maps
 from hairpin.rl.race_channel import RaceRecord, send_race
 from hairpin.rl.schedules import RunSchedules
@@ -98,6 +99,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
         races.start(car, sim.image[car], sim.floats[car])
     schedules = RunSchedules(cfg)
     explo = cfg.exploration
+    explorer = Explorer(n_cars, N_ACTIONS, explo.random_action_hold_steps, rng)
     actions_since_pull = sent = 0
     while not links.stop.is_set():
         if not links.may_run.wait(WAIT_POLL_S):
@@ -109,7 +111,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             img = torch.from_numpy(sim.image).to(device) if cfg.nn.vis.enabled else None
             q = net.q_values(img, torch.from_numpy(sim.floats).to(device), cfg.iqn.n_acting_quantiles).cpu().numpy()
         greedy = np.array([not entries[e].is_exploration for e in car_entry])
-        actions = choose_actions(q, greedy, values.epsilon, values.epsilon_boltzmann, explo.tau_epsilon_boltzmann, rng)
+        actions = explorer.act(q, greedy, values.epsilon, values.epsilon_boltzmann, explo.tau_epsilon_boltzmann)
         result = sim.step(actions)
         actions_since_pull += n_cars
         for car in range(n_cars):
@@ -140,6 +142,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             sim.assign_track(int(car), maps.index(entries[car_entry[car]].map))
         if len(ended):
             sim.reset_cars(ended, rng)
+            explorer.reset(ended)
             for car in ended:
                 races.start(int(car), sim.image[car], sim.floats[car])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,16 @@ from hairpin.rl.collector import CollectorLinks, collector_main
 from hairpin.rl.race_channel import RaceInbox, make_spool
 from hairpin.rl.shared_weights import SharedWeights
 
-__all__ = ["CollectorPool"]
+__all__ = ["CollectorCrashLoopError", "CollectorPool"]
 
 JOIN_TIMEOUT_S = 10.0
+CRASH_LOOP_RESTARTS = 5
+"""More restarts than this within ``CRASH_LOOP_WINDOW_S`` means collectors cannot run: the run stops."""
+CRASH_LOOP_WINDOW_S = 60.0
+
+
+class CollectorCrashLoopError(RuntimeError):
+    """Collectors die as fast as they are restarted (their error is in the output above)."""
 
 
 class CollectorPool:
@@ -37,6 +45,7 @@ class CollectorPool:
         self.inbox = RaceInbox(self.links.spool, self.links.slots)
         self.processes: list[Any] = []
         self.restarts = 0
+        self._restart_times: list[float] = []
 
     def _spawn(self, index: int) -> Any:
         seed = self.seed * 1_000_003 + 7919 * index + 104_729 * self.restarts
@@ -61,6 +70,13 @@ class CollectorPool:
             return
         for index, process in enumerate(self.processes):
             if not process.is_alive():
+                now = time.monotonic()
+                self._restart_times = [t for t in self._restart_times if now - t < CRASH_LOOP_WINDOW_S] + [now]
+                if len(self._restart_times) > CRASH_LOOP_RESTARTS:
+                    raise CollectorCrashLoopError(
+                        f"collectors died {len(self._restart_times)} times in {CRASH_LOOP_WINDOW_S:.0f} s "
+                        f"(last exit code {process.exitcode}); see their error above"
+                    )
                 self.restarts += 1
                 on_restart(index, process.exitcode)
                 self.processes[index] = self._spawn(index)

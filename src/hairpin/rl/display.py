@@ -20,7 +20,8 @@ def status_view(run_name: str, status: TrainerStatus, expert_ms: dict[str, int] 
     head = Text.assemble(
         (f"{run_name}  ", "bold"),
         f"{status.elapsed_s / 60:5.1f} min · {status.frames:,} frames · {status.batches:,} batches "
-        f"({status.batches_per_s:.1f}/s) · buffer {status.buffer_size:,} · learner busy {100 * status.learner_busy:.0f}% · "
+        f"({status.batches_per_s:.1f}/s) · buffer {status.buffer_size:,} · "
+        f"learner busy {100 * status.learner_busy:.0f}% · "
         f"ε {status.epsilon:.3f} · lr {status.learning_rate:.2e} · loss {status.loss:.4f}",
     )
     table = Table(box=None, pad_edge=False)

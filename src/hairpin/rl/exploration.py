@@ -1,30 +1,48 @@
-"""Action choice of the collectors: greedy, ε-greedy and Boltzmann-ε, batched over cars."""
+"""Action choice of the collectors: greedy, ε-greedy with held random actions, and Boltzmann-ε, batched over cars.
+
+A random action held for a single 50 ms step barely changes where a car goes, so a fresh agent that explores
+with one-step random actions stands at the start line and learns nothing. An ε draw therefore starts a random
+action that is held for a random number of steps (geometric, mean ``random_action_hold_steps``); 1 gives the
+classic one-step ε-greedy.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["choose_actions"]
+__all__ = ["Explorer"]
 
 
-def choose_actions(
-    q: np.ndarray,
-    greedy: np.ndarray,
-    epsilon: float,
-    epsilon_boltzmann: float,
-    tau_boltzmann: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Actions (n,) for Q-values ``q`` (n, A); cars with ``greedy`` (n,) True always take argmax Q.
+class Explorer:
+    """Chooses every car's action from its Q-values; remembers the random actions being held."""
 
-    The others take, with probability ε, a uniformly random action; with probability ε_B, argmax(Q + τ·N(0, 1))
-    (a softer exploration that prefers actions whose values are close to the best); otherwise argmax Q.
-    """
-    n, n_actions = q.shape
-    actions = q.argmax(1)  # (n,)
-    u = rng.random(n)
-    noisy = (q + tau_boltzmann * rng.standard_normal(q.shape)).argmax(1)  # (n,)
-    uniform = rng.integers(0, n_actions, n)  # (n,)
-    actions = np.where((u >= epsilon) & (u < epsilon + epsilon_boltzmann), noisy, actions)
-    actions = np.where(u < epsilon, uniform, actions)
-    return np.where(greedy, q.argmax(1), actions)
+    def __init__(self, n_cars: int, n_actions: int, hold_steps: float, rng: np.random.Generator) -> None:
+        if hold_steps < 1:
+            raise ValueError(f"random actions are held for at least 1 step on average, got {hold_steps}")
+        self.n_actions, self.hold_steps, self.rng = n_actions, hold_steps, rng
+        self.held_action = np.zeros(n_cars, np.int64)
+        self.held_steps = np.zeros(n_cars, np.int64)
+
+    def reset(self, cars: np.ndarray) -> None:
+        """Forget the held actions of cars that start a new race."""
+        self.held_steps[cars] = 0
+
+    def act(self, q: np.ndarray, greedy: np.ndarray, epsilon: float, epsilon_boltzmann: float, tau: float) -> np.ndarray:
+        """Actions (n,) for Q-values ``q`` (n, A); cars with ``greedy`` (n,) True take argmax Q.
+
+        Exploring cars hold their random action while it lasts; otherwise, with probability ε they start a new one,
+        with probability ε_B they take argmax(Q + τ·N(0, 1)), and argmax Q else.
+        """
+        rng = self.rng
+        n = q.shape[0]
+        best = q.argmax(1)  # (n,)
+        u = rng.random(n)  # (n,)
+        noisy = (q + tau * rng.standard_normal(q.shape)).argmax(1)  # (n,)
+        start = ~greedy & (self.held_steps == 0) & (u < epsilon)  # (n,)
+        self.held_action[start] = rng.integers(0, self.n_actions, int(start.sum()))
+        self.held_steps[start] = rng.geometric(1.0 / self.hold_steps, int(start.sum()))
+        holding = ~greedy & (self.held_steps > 0)  # (n,)
+        boltzmann = ~greedy & ~holding & (u >= epsilon) & (u < epsilon + epsilon_boltzmann)  # (n,)
+        actions = np.where(holding, self.held_action, np.where(boltzmann, noisy, best))
+        self.held_steps[holding] -= 1
+        return actions

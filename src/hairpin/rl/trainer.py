@@ -35,7 +35,7 @@ from hairpin.rl.checkpoint import (
     save_checkpoint,
 )
 from hairpin.rl.collector import make_network, resolve_device
-from hairpin.rl.collector_pool import CollectorPool
+from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
 from hairpin.rl.learner import Learner
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
@@ -211,6 +211,8 @@ class Trainer:
                 self.status.stop_reason = self._stop_reason(now - start)
         except KeyboardInterrupt:
             self.status.stop_reason = "interrupted (Ctrl-C)"
+        except CollectorCrashLoopError as err:
+            self.status.stop_reason = str(err)
         except NonFiniteLossError as err:
             self.status.stop_reason = str(err)
             good_exit = False
