@@ -140,3 +140,14 @@ def test_same_inputs_give_the_same_trajectory(straight: TrackPack) -> None:
             run(straight, state, k, 1)
         runs.append(state.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_scraping_a_wall_turns_the_car_along_it(straight: TrackPack) -> None:
+    state = np.zeros((1, st.N_STATE))
+    reset_car(state[0], straight, 0, yaw_offset=0.5)  # 29° into the right wall
+    state[0, [st.X, st.Z, st.IDX]] = [5.0, 100.0, 200]
+    state[0, [st.VX, st.VZ]] = 30.0 * np.array([np.sin(0.5), np.cos(0.5)])
+    history = run(straight, state, [1, 0, 0, 0], 200)
+    row = history[-1][0]
+    assert abs(row[st.YAW]) < 0.05  # parallel to the wall (the line heads +z, yaw 0)
+    assert row[st.VZ] > 20.0  # still driving along it

@@ -56,6 +56,9 @@ class PhysicsConfig(ConfigModel):
     """Fraction of the speed into a wall that bounces back."""
     wall_friction: float = Field(0.5, ge=0)
     """Speed along the wall lost per m/s of speed into it."""
+    wall_align: float = Field(0.15, ge=0, le=1)
+    """Fraction of the angle between the heading and the wall turned away per tick of contact: a car scraping a
+    wall swings parallel to it, as in Trackmania, instead of pinning itself. 0: no turn; a head-on car never turns."""
     car_half_width_m: float = Field(1.0, gt=0)
     """Half the car's width: how close its centre gets to a wall."""
     gear_speeds: tuple[float, ...] = (0.0, 13.0, 25.0, 38.0, 52.0)

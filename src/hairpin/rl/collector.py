@@ -121,7 +121,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             races.frames[car].append(sim.image[car].copy())
             races.floats[car].append(sim.floats[car].copy())
         ended = np.flatnonzero(result.terminated | result.truncated)
-        for car in ended:
+        for car in ended.tolist():
             record = RaceRecord(
                 collector=index,
                 entry=car_entry[car],
@@ -143,8 +143,8 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
         if len(ended):
             sim.reset_cars(ended, rng)
             explorer.reset(ended)
-            for car in ended:
-                races.start(int(car), sim.image[car], sim.floats[car])
+            for car in ended.tolist():
+                races.start(car, sim.image[car], sim.floats[car])
 
 
 def _wait_for_slot(links: CollectorLinks) -> bool:

@@ -82,8 +82,8 @@ class RaceInbox:
     def receive(self, timeout: float) -> list[RaceRecord]:
         """Every race announced so far, waiting up to ``timeout`` seconds for the first."""
         records = []
-        ready = wait(list(self.conns.values()), timeout)
-        for conn in ready:
+        ready = {id(c) for c in wait(list(self.conns.values()), timeout)}
+        for conn in (c for c in self.conns.values() if id(c) in ready):
             while True:
                 try:
                     if not conn.poll():

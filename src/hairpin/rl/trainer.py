@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from hairpin.config.rl import RLConfig
+from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
 from hairpin.rl.checkpoint import (
@@ -79,7 +80,7 @@ class TrainerStatus:
     events: list[str] = field(default_factory=list)
 
 
-def _optimizer(net: torch.nn.Module, cfg: RLConfig) -> torch.optim.Optimizer:
+def _optimizer(net: IQNNetwork, cfg: RLConfig) -> torch.optim.Optimizer:
     groups = param_groups(net, cfg.nn, cfg.schedules.lr_schedule.value(0))
     o = cfg.optimizer
     kind = torch.optim.Adam if o.kind == "adam" else torch.optim.RAdam

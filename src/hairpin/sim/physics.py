@@ -57,6 +57,7 @@ class PhysicsParams(NamedTuple):
     gravity: float
     wall_restitution: float
     wall_friction: float
+    wall_align: float
     car_half_width_m: float
     max_rpm: float
 
@@ -132,7 +133,20 @@ def _collide_walls(
         row[st.VX] = vtx * keep - bounce * sx
         row[st.VZ] = vtz * keep - bounce * sz
         row[st.YAW_RATE] *= 0.5
+    _align_with_wall(row, tx, tz, p.wall_align)
     return True
+
+
+@njit(cache=True)
+def _align_with_wall(row: np.ndarray, tx: float, tz: float, rate: float) -> None:
+    """Turn the heading a fraction ``rate`` towards the wall direction it points along (none when head-on)."""
+    fx, fz = math.sin(row[st.YAW]), math.cos(row[st.YAW])
+    along = fx * tx + fz * tz
+    if abs(along) < 0.05:
+        return
+    wall_yaw = math.atan2(tx, tz) if along > 0 else math.atan2(-tx, -tz)
+    diff = (wall_yaw - row[st.YAW] + math.pi) % (2.0 * math.pi) - math.pi
+    row[st.YAW] += rate * diff
 
 
 @njit(cache=True)
