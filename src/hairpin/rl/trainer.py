@@ -170,7 +170,8 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------
 
     def run(self, on_status: Any = None) -> TrainerStatus:
-        """Train until a stop rule; ``on_status(status)`` is called about once a second."""
+        """Train until a stop rule; ``on_status(status)`` is called about once a second and may stop the run by
+        setting ``status.stop_reason``."""
         pool = CollectorPool(self.cfg, self.online, self.cfg.seed)
         self._publish(pool)
         pool.start()
@@ -209,7 +210,7 @@ class Trainer:
                     clocks["checkpoint"] = now
                 pool.replace_dead(self._on_collector_died)
                 self.status.elapsed_s = now - start
-                self.status.stop_reason = self._stop_reason(now - start)
+                self.status.stop_reason = self.status.stop_reason or self._stop_reason(now - start)
         except KeyboardInterrupt:
             self.status.stop_reason = "interrupted (Ctrl-C)"
         except CollectorCrashLoopError as err:
