@@ -119,7 +119,9 @@ def train(
         Path | None, typer.Option(help="Start from these weights: a run directory, a checkpoint folder or a .pt file.")
     ] = None,
     reset_schedules: Annotated[bool, typer.Option(help="With --init-from: start the schedules from frame 0.")] = False,
-    print_config: Annotated[bool, typer.Option(help="Print the resolved config, every key documented, and exit.")] = False,
+    print_config: Annotated[
+        bool, typer.Option(help="Print the resolved config, every key documented, and exit.")
+    ] = False,
 ) -> None:
     """Train an IQN agent; running the same run again resumes it. Ctrl-C saves a checkpoint and exits."""
     from rich.live import Live

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.rl.conftest import tiny_config
 
 from hairpin.rl.trainer import Trainer
-from tests.rl.conftest import tiny_config
 
 
 @pytest.mark.slow

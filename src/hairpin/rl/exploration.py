@@ -27,7 +27,9 @@ class Explorer:
         """Forget the held actions of cars that start a new race."""
         self.held_steps[cars] = 0
 
-    def act(self, q: np.ndarray, greedy: np.ndarray, epsilon: float, epsilon_boltzmann: float, tau: float) -> np.ndarray:
+    def act(
+        self, q: np.ndarray, greedy: np.ndarray, epsilon: float, epsilon_boltzmann: float, tau: float
+    ) -> np.ndarray:
         """Actions (n,) for Q-values ``q`` (n, A); cars with ``greedy`` (n,) True take argmax Q.
 
         Exploring cars hold their random action while it lasts; otherwise, with probability ε they start a new one,
