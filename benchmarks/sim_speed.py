@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +43,8 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def single_env_rate(steps: int, repeats: int) -> float:
-    from hairpin.sim.env import RaceEnv
-
-    env = RaceEnv(image_size=64)
-    actions = np.random.default_rng(0).integers(0, 12, steps).tolist()
+def env_rate(env: Any, actions: list[Any], repeats: int) -> float:
+    """Median steps/s of a Gymnasium env stepping through ``actions`` (resetting at episode ends)."""
     env.reset(seed=0)
 
     def run() -> int:
@@ -54,10 +52,16 @@ def single_env_rate(steps: int, repeats: int) -> float:
             _, _, terminated, truncated, _ = env.step(a)
             if terminated or truncated:
                 env.reset()
-        return steps
+        return len(actions)
 
     run()
     return median_rate(run, repeats)
+
+
+def single_env_rate(steps: int, repeats: int) -> float:
+    from hairpin.sim.env import RaceEnv
+
+    return env_rate(RaceEnv(image_size=64), np.random.default_rng(0).integers(0, 12, steps).tolist(), repeats)
 
 
 def vector_env_rate(n_cars: int, steps: int, repeats: int) -> tuple[float, float]:
@@ -80,7 +84,7 @@ def physics_rate(n_cars: int, steps: int, repeats: int) -> float:
     from hairpin.config.sim import PhysicsConfig
     from hairpin.sim import state as st
     from hairpin.sim.maps import load_map
-    from hairpin.sim.physics import advance_cars, physics_params, reset_car
+    from hairpin.sim.physics import advance_pack, physics_params, reset_car
     from hairpin.sim.track import TrackPack
 
     pack = TrackPack.build([load_map("grand-tour")])
@@ -94,22 +98,7 @@ def physics_rate(n_cars: int, steps: int, repeats: int) -> float:
         for c in range(n_cars):
             reset_car(state[c], pack, 0)
         for k in keys:
-            advance_cars(
-                state,
-                track_id,
-                k,
-                pack.centre,
-                pack.tangent,
-                pack.slope,
-                pack.width_left,
-                pack.width_right,
-                pack.offset,
-                pack.count,
-                pack.checkpoints,
-                pack.checkpoint_offset,
-                gears,
-                p,
-            )
+            advance_pack(state, track_id, k, pack, gears, p)
         return steps * n_cars
 
     run()
@@ -123,18 +112,8 @@ def carracing_rate(steps: int, repeats: int) -> float | None:
         env = gym.make("CarRacing-v3")
     except Exception:
         return None
-    env.reset(seed=0)
     env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(steps)]
-
-    def run() -> int:
-        for a in actions:
-            _, _, terminated, truncated, _ = env.step(a)
-            if terminated or truncated:
-                env.reset()
-        return steps
-
-    return median_rate(run, repeats)
+    return env_rate(env, [env.action_space.sample() for _ in range(steps)], repeats)
 
 
 def main() -> None:

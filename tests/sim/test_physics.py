@@ -6,7 +6,7 @@ from tests.conftest import straight_line
 
 from hairpin.config.sim import PhysicsConfig
 from hairpin.sim import state as st
-from hairpin.sim.physics import advance_cars, physics_params, reset_car
+from hairpin.sim.physics import advance_pack, physics_params, reset_car
 from hairpin.sim.track import Track, TrackPack
 
 HALF_WIDTH = 8.0
@@ -21,22 +21,7 @@ def run(
     tick_keys = np.ascontiguousarray(np.broadcast_to(np.asarray(keys, np.int8), (len(state), 1, 4)))
     history = []
     for _ in range(ticks):
-        advance_cars(
-            state,
-            track_id,
-            tick_keys,
-            pack.centre,
-            pack.tangent,
-            pack.slope,
-            pack.width_left,
-            pack.width_right,
-            pack.offset,
-            pack.count,
-            pack.checkpoints,
-            pack.checkpoint_offset,
-            gears,
-            p,
-        )
+        advance_pack(state, track_id, tick_keys, pack, gears, p)
         history.append(state.copy())
     return history
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import re
-import tempfile
 import types
 import typing
 from collections.abc import Sequence
@@ -15,6 +13,8 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from hairpin.atomic import atomic_write_text
 
 __all__ = ["ConfigError", "apply_overrides", "dump_config", "load_config", "load_yaml_tree", "save_config"]
 
@@ -222,15 +222,4 @@ def save_config(cfg: BaseModel, path: str | Path) -> None:
     """Write ``dump_config(cfg)`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
     path = Path(path)
     text = dump_config(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; a config is meant to be read
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)

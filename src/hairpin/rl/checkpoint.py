@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hairpin.rl.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from hairpin.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 
 __all__ = [
     "CheckpointError",

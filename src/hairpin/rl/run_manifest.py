@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from hairpin.rl.atomic import atomic_write_text
+from hairpin.atomic import atomic_write_text
 from hairpin.version import code_version as current_code_version
 
 __all__ = ["ConfigChange", "Event", "RunManifest", "RunManifestError", "Session", "config_diff"]

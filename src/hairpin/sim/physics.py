@@ -26,7 +26,7 @@ from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.track import TrackPack
 from hairpin.sim.tracking import advance_index, progress_along
 
-__all__ = ["PhysicsParams", "advance_cars", "physics_params", "reset_car"]
+__all__ = ["PhysicsParams", "advance_cars", "advance_pack", "physics_params", "reset_car"]
 
 START_BACK_WALL_M = 5.0
 """A wall stands this far behind the start line."""
@@ -285,6 +285,33 @@ def advance_cars(
                 gear_speeds,
                 p,
             )
+
+
+def advance_pack(
+    state: np.ndarray,
+    track_id: np.ndarray,
+    keys: np.ndarray,
+    pack: TrackPack,
+    gear_speeds: np.ndarray,
+    params: PhysicsParams,
+) -> None:
+    """``advance_cars`` on the tracks of ``pack``."""
+    advance_cars(
+        state,
+        track_id,
+        keys,
+        pack.centre,
+        pack.tangent,
+        pack.slope,
+        pack.width_left,
+        pack.width_right,
+        pack.offset,
+        pack.count,
+        pack.checkpoints,
+        pack.checkpoint_offset,
+        gear_speeds,
+        params,
+    )
 
 
 def reset_car(row: np.ndarray, pack: TrackPack, track_id: int, lateral_m: float = 0.0, yaw_offset: float = 0.0) -> None:

@@ -16,7 +16,7 @@ from hairpin.config.sim import EnvConfig
 from hairpin.obs import FloatLayout
 from hairpin.sim import state as st
 from hairpin.sim.maps import load_map
-from hairpin.sim.physics import advance_cars, physics_params, reset_car
+from hairpin.sim.physics import advance_pack, physics_params, reset_car
 from hairpin.sim.render import Renderer
 from hairpin.sim.sensors import sim_floats
 from hairpin.sim.track import Track, TrackPack
@@ -135,23 +135,7 @@ class RaceSim:
         """Advance every car through per-tick key presses (n, ticks, 4); ``last_keys`` (n, 4) go into history."""
         s = self.state
         before_s, before_ticks, was_finished = s[:, st.S].copy(), s[:, st.RACE_TICKS].copy(), s[:, st.FINISHED] > 0
-        pk = self.pack
-        advance_cars(
-            s,
-            self.track_id,
-            tick_keys,
-            pk.centre,
-            pk.tangent,
-            pk.slope,
-            pk.width_left,
-            pk.width_right,
-            pk.offset,
-            pk.count,
-            pk.checkpoints,
-            pk.checkpoint_offset,
-            self.gear_speeds,
-            self.params,
-        )
+        advance_pack(s, self.track_id, tick_keys, self.pack, self.gear_speeds, self.params)
         r = self.cfg.reward
         terminated = s[:, st.FINISHED] > 0
         finished_now = terminated & ~was_finished

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hairpin.rl import atomic
-from hairpin.rl.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from hairpin import atomic
+from hairpin.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
 
 def test_write_bytes_and_text_replace_and_create_parents(tmp_path: Path) -> None:
