@@ -42,4 +42,4 @@ def test_float_only_agent_finishes_the_short_map(tmp_path: Path) -> None:
 
     status = Trainer(cfg).run(on_status=stop_at_first_eval_finish)
     assert finished_at, f"no eval race finished in {status.frames} frames"
-    assert status.race_log.tallies[("short", "eval")].best_ms < 12_000  # always-accelerate scrapes home in 9.8 s
+    assert status.race_log.tallies[("short", "eval")].best_ms < 20_000  # always-accelerate scrapes home in 9.8 s
