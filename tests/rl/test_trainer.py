@@ -99,6 +99,15 @@ def test_a_dead_collector_is_replaced(tmp_path: Path) -> None:
     assert any(e["kind"] == "collector_restarted" for e in events)
 
 
+def checkpoint_frames(run_dir: Path) -> int:
+    """Frames of the committed checkpoint of ``run_dir``, 0 when there is none yet."""
+    latest = run_dir / "checkpoints" / "latest"
+    if not latest.exists():
+        return 0
+    record = json.loads((run_dir / "checkpoints" / latest.read_text().strip() / "counters.json").read_text())
+    return int(record["counters"]["cumul_number_frames_played"])
+
+
 CHILD = """
 import sys
 from hairpin.config.loader import load_config
@@ -114,10 +123,9 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(dump_config(cfg))
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    latest = Path(cfg.paths.runs) / "tiny" / "checkpoints" / "latest"
     assert child.stdout is not None
-    for line in child.stdout:  # one line a second; stop at the first status after a checkpoint exists
-        if line.startswith("status") and latest.exists() and int(line.split()[1]) > 0:
+    for line in child.stdout:  # one line a second; stop at the first status after a checkpoint with frames
+        if line.startswith("status") and checkpoint_frames(Path(cfg.paths.runs) / "tiny") > 0:
             break
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -135,3 +143,40 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     assert len(sessions) == 2
     assert sessions[0]["killed"] and sessions[0]["end"] is None
     assert sessions[1]["frames_start"] == saved["cumul_number_frames_played"] and sessions[1]["end"] is not None
+
+
+def test_ctrl_c_saves_a_checkpoint_and_closes_the_session(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000, "training.checkpoint_every_minutes": 60})
+    path = tmp_path / "run.yaml"
+    path.write_text(dump_config(cfg))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("status") and int(line.split()[1]) > 0:
+            break
+    child.send_signal(signal.SIGINT)
+    child.communicate()
+    assert child.returncode == 0
+    run_dir = Path(cfg.paths.runs) / "tiny"
+    counters = load_checkpoint(run_dir, online=make_network(cfg), target=make_network(cfg), optimizer=None)
+    assert counters is not None and counters["cumul_number_frames_played"] > 0
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["sessions"][0]["end"] is not None
+    assert manifest["events"][-1]["message"] == "interrupted (Ctrl-C)"
+
+
+def test_init_from_another_run(tiny: RLConfig, tmp_path: Path) -> None:
+    Trainer(tiny).run()
+    source = Path(tiny.paths.runs) / "tiny"
+    weights = make_network(tiny)
+    counters = load_checkpoint(source, online=weights, target=make_network(tiny), optimizer=None)
+    assert counters is not None
+    fine_tune = tiny_config(tmp_path, run_name="tuned")
+    continued = Trainer(fine_tune, init_from=source)
+    assert continued.frames == counters["cumul_number_frames_played"]
+    assert torch.equal(continued.online.state_dict()["V_head.2.weight"], weights.state_dict()["V_head.2.weight"])
+    assert torch.equal(continued.target.state_dict()["V_head.2.weight"], weights.state_dict()["V_head.2.weight"])
+    fresh = Trainer(tiny_config(tmp_path, run_name="tuned2"), init_from=source, reset_schedules=True)
+    assert fresh.frames == 0
+    run_json = json.loads((Path(tiny.paths.runs) / "tuned2" / "run.json").read_text())
+    assert run_json["sessions"][0]["init_from"] == str(source)
