@@ -101,7 +101,8 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
     explo = cfg.exploration
     explorer = Explorer(n_cars, N_ACTIONS, explo.random_action_hold_steps, rng)
     actions_since_pull = sent = 0
-    while not links.stop.is_set():
+    parent = os.getppid()
+    while _running(links, parent):
         if not links.may_run.wait(WAIT_POLL_S):
             continue
         if actions_since_pull >= cfg.performance.update_inference_network_every_n_actions:
@@ -134,7 +135,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
                 mean_q=float(np.mean(races.q[car])),
                 weights_version=version,
             )
-            if not _wait_for_slot(links):
+            if not _wait_for_slot(links, parent):
                 return
             send_race(conn, links.spool, record, sent)
             sent += 1
@@ -147,9 +148,16 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
                 races.start(car, sim.image[car], sim.floats[car])
 
 
-def _wait_for_slot(links: CollectorLinks) -> bool:
+def _running(links: CollectorLinks, parent: int) -> bool:
+    """The run goes on: not stopped, and the learner that started this collector is still its parent (a learner
+    killed with SIGKILL cannot tell its collectors to stop, so they notice it is gone)."""
+    return not links.stop.is_set() and os.getppid() == parent
+
+
+
+def _wait_for_slot(links: CollectorLinks, parent: int) -> bool:
     """Wait until the learner has room for another race; False when the run stops first."""
-    while not links.stop.is_set():
+    while _running(links, parent):
         if links.slots.acquire(timeout=WAIT_POLL_S):
             return True
     return False
