@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from hairpin import atomic
-from hairpin.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from hairpin.atomic import atomic_write_bytes, atomic_write_text
 
 
 def test_write_bytes_and_text_replace_and_create_parents(tmp_path: Path) -> None:
@@ -19,13 +18,6 @@ def test_write_bytes_and_text_replace_and_create_parents(tmp_path: Path) -> None
     atomic_write_text(tmp_path / "t.txt", "héllo\n")
     assert (tmp_path / "t.txt").read_text(encoding="utf-8") == "héllo\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["file.bin"]
-
-
-def test_torch_save_loads_weights_only(tmp_path: Path) -> None:
-    state = torch.nn.Linear(3, 2).state_dict()
-    atomic_torch_save(state, tmp_path / "w.pt")
-    loaded = torch.load(tmp_path / "w.pt", weights_only=True)
-    assert all(torch.equal(loaded[key], state[key]) for key in state)
 
 
 def test_failure_keeps_old_file_and_removes_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,9 +32,3 @@ def test_failure_keeps_old_file_and_removes_temporary(tmp_path: Path, monkeypatc
         atomic_write_text(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["counters.json"]
-
-
-def test_unserialisable_object_writes_nothing(tmp_path: Path) -> None:
-    with pytest.raises(Exception):  # noqa: B017 - pickle's error type varies with the object
-        atomic_torch_save(lambda: None, tmp_path / "w.pt")
-    assert list(tmp_path.iterdir()) == []

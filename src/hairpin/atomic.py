@@ -6,15 +6,11 @@ truncated mix. Every checkpoint, manifest and best-race file of a run is written
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import torch
-
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir"]
 
 
 def fsync_dir(directory: str | Path) -> None:
@@ -50,10 +46,3 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode(encoding))
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj)`` to ``path`` atomically (serialised in memory first, so a failure writes nothing)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())

@@ -154,7 +154,6 @@ def _running(links: CollectorLinks, parent: int) -> bool:
     return not links.stop.is_set() and os.getppid() == parent
 
 
-
 def _wait_for_slot(links: CollectorLinks, parent: int) -> bool:
     """Wait until the learner has room for another race; False when the run stops first."""
     while _running(links, parent):
