@@ -136,8 +136,8 @@ class ExpertConfig(ConfigModel):
     """Pure-pursuit look-ahead time; the steering aims at the line this far ahead."""
     lookahead_min_m: float = Field(4.0, gt=0)
     """Shortest look-ahead distance."""
-    steer_deadband_rad: float = Field(0.01, ge=0)
-    """Heading errors below this are not steered."""
+    yaw_rate_band: float = Field(0.02, ge=0)
+    """Yaw-rate errors (rad/s) within which the expert does not steer."""
     speed_margin: float = Field(0.5, ge=0)
     """Coast within this many m/s above the target speed; brake above it."""
     noise: float = Field(0.0, ge=0, le=1)

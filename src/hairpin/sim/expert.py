@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -31,6 +32,15 @@ __all__ = ["Expert", "LapResult", "drive_lap", "reference_lap", "speed_profile"]
 
 TOP_SPEED = 90.0
 """Upper bound of the planned speed; the car's drag limits it to about 80 m/s anyway."""
+
+
+class TrackingGains(NamedTuple):
+    """How the expert tracks the line and the speed profile."""
+
+    lookahead_s: float  # pure-pursuit look-ahead time
+    lookahead_min: float  # shortest look-ahead distance (m)
+    margin: float  # coast within this many m/s above the target speed; brake above
+    band: float  # yaw-rate error (rad/s) left unsteered
 
 
 def speed_profile(track: Track, physics: PhysicsConfig, grip_use: float, brake_use: float) -> np.ndarray:
@@ -51,13 +61,11 @@ def _decide(
     n: int,
     profile: np.ndarray,
     line_offset: np.ndarray,
-    lookahead_s: float,
-    lookahead_min: float,
-    margin: float,
-    band: float,
+    gains: TrackingGains,
     out: np.ndarray,
 ) -> None:
     """Keys [accel, brake, left, right] for the car in ``row`` now."""
+    lookahead_s, lookahead_min, margin, band = gains
     yaw = row[st.YAW]
     fx, fz = math.sin(yaw), math.cos(yaw)
     v = row[st.VX] * fx + row[st.VZ] * fz
@@ -100,10 +108,7 @@ def _plan(
     p: PhysicsParams,
     profile: np.ndarray,
     line_offset: np.ndarray,
-    lookahead_s: float,
-    lookahead_min: float,
-    margin: float,
-    band: float,
+    gains: TrackingGains,
     out: np.ndarray,
 ) -> None:
     """Decide ``n_ticks`` of keys (n_ticks, 4) by driving a copy of the car."""
@@ -111,7 +116,7 @@ def _plan(
     n = centre.shape[0]
     for t in range(n_ticks):
         if t == 0 or every_tick:
-            _decide(car, centre, tangent, n, profile, line_offset, lookahead_s, lookahead_min, margin, band, out[t])
+            _decide(car, centre, tangent, n, profile, line_offset, gains, out[t])
         else:
             out[t] = out[t - 1]
         if car[st.FINISHED] == 0.0:
@@ -179,10 +184,7 @@ class Expert:
             self.params,
             self.style.profile,
             self.style.line_offset,
-            self.style.lookahead_s,
-            cfg.lookahead_min_m,
-            cfg.speed_margin,
-            0.02,
+            TrackingGains(self.style.lookahead_s, cfg.lookahead_min_m, cfg.speed_margin, cfg.yaw_rate_band),
             keys,
         )
         if rng is not None and cfg.noise > 0:
