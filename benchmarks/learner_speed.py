@@ -44,6 +44,7 @@ from hairpin.nets import IQNNetwork
 from hairpin.rl.buffer import SplitMemory, to_torch
 from hairpin.rl.collector import make_network
 from hairpin.rl.learner import Learner
+from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.trainer import _optimizer
 from hairpin.sim.race import float_layout
 
@@ -187,12 +188,13 @@ def bench_config(name: str, args: argparse.Namespace, device: torch.device) -> d
     marks.hook(learner.target, "target")
     marks.hook(learner.online, "online")
 
+    sampler = BatchSampler(memory.train, batch_size, device, mini_race_steps)
+
     def hairpin_run(n: int) -> float:
         start = time.perf_counter()
         for _ in range(n):
             marks.mark("start")
-            batch = memory.train.sample(batch_size, gamma, rng, mini_race_steps=mini_race_steps)
-            tensors = to_torch(batch, device)
+            batch, tensors = sampler.sample(gamma, rng)
             marks.mark("sampled")
             stats = learner.update(tensors)  # ends with float(loss): synchronised like the trainer
             marks.mark("update_end")

@@ -180,3 +180,25 @@ def test_init_from_another_run(tiny: RLConfig, tmp_path: Path) -> None:
     assert fresh.frames == 0
     run_json = json.loads((Path(tiny.paths.runs) / "tuned2" / "run.json").read_text())
     assert run_json["sessions"][0]["init_from"] == str(source)
+
+
+def test_plateau_breaker_then_early_stop(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = tiny_config(
+        tmp_path,
+        **{"training.early_stop_minutes": 2.0, "training.plateau": {"minutes": 1.0, "lr_factor": 4.0, "frames": 100}},
+    )
+    trainer = Trainer(cfg)
+    clock = [1000.0]
+    monkeypatch.setattr("hairpin.rl.trainer.time.monotonic", lambda: clock[0])
+    trainer._best_eval_time = 1000.0
+    clock[0] = 1000.0 + 61
+    assert trainer._stop_reason(61) is None  # a minute without a better eval time: the plateau breaker
+    assert trainer._plateau_until == trainer.frames + 100
+    trainer._set_scheduled(trainer.schedules.at(trainer.frames))
+    assert trainer.status.learning_rate == pytest.approx(4.0 * trainer.schedules.at(trainer.frames).learning_rate)
+    clock[0] += 119
+    assert trainer._stop_reason(180) is None  # the breaker restarted the clock
+    clock[0] += 2
+    assert trainer._stop_reason(182) is not None
+    kinds = [e["kind"] for e in json.loads((Path(cfg.paths.runs) / "tiny" / "run.json").read_text())["events"]]
+    assert kinds == ["plateau_breaker", "early_stop"]

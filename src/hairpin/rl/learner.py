@@ -33,8 +33,7 @@ class UpdateStats(NamedTuple):
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """target ← (1 − τ)·target + τ·online, parameters and buffers."""
-    for t, o in zip(target.parameters(), online.parameters(), strict=True):
-        t.lerp_(o, tau)
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)  # one fused call, not one a tensor
     for target_buffer, online_buffer in zip(target.buffers(), online.buffers(), strict=True):
         target_buffer.copy_(online_buffer)
 

@@ -41,6 +41,7 @@ from hairpin.rl.learner import Learner
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.run_manifest import RunManifest
+from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.tb_writer import SuffixedSummaryWriter
 from hairpin.sim.race import float_layout
@@ -146,6 +147,7 @@ class Trainer:
             cfg.memory, image_shape, float_layout(cfg.env).size, self.rng, self.frames
         )
         self.ratio = ReplayRatio.from_config(cfg.memory)
+        self.sampler = BatchSampler(self.memory.train, cfg.iqn.batch_size, self.device, cfg.memory.mini_race_steps)
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
         self._plateau_until: int | None = None
         self._best_eval_time = time.monotonic()
@@ -288,10 +290,8 @@ class Trainer:
 
     def _train_one(self, gamma: float) -> None:
         cfg = self.cfg
-        batch = self.memory.train.sample(
-            cfg.iqn.batch_size, gamma, self.rng, mini_race_steps=cfg.memory.mini_race_steps
-        )
-        stats = self.learner.update(to_torch(batch, self.device))
+        batch, tensors = self.sampler.sample(gamma, self.rng)
+        stats = self.learner.update(tensors)
         if not math.isfinite(stats.loss):
             raise NonFiniteLossError(
                 f"non-finite loss {stats.loss} at batch {self.batches}; the last good checkpoint is kept"

@@ -1,0 +1,34 @@
+"""Batches for the learner: drawn from a replay buffer into reused arrays, then handed to torch.
+
+Fresh multi-megabyte batch arrays cost page faults on every draw; reusing them removes most of the sampling
+time. Two sets alternate, so that a non-blocking copy to the GPU still reading one batch is never overwritten
+by the next draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hairpin.rl.buffer import ReplayBuffer
+from hairpin.rl.nstep import Batch, to_torch
+
+__all__ = ["BatchSampler"]
+
+
+class BatchSampler:
+    """``sample(gamma, rng)`` → the numpy batch (for priority updates) and the same batch as tensors on ``device``."""
+
+    def __init__(
+        self, buffer: ReplayBuffer, batch_size: int, device: torch.device, mini_race_steps: int | None
+    ) -> None:
+        self.buffer, self.batch_size, self.device, self.mini_race_steps = buffer, batch_size, device, mini_race_steps
+        pinned = device.type == "cuda"
+        self._arrays = [buffer.empty_batch(batch_size, pinned=pinned) for _ in range(2)]
+        self._turn = 0
+
+    def sample(self, gamma: float, rng: np.random.Generator) -> tuple[Batch[np.ndarray], Batch[torch.Tensor]]:
+        out = self._arrays[self._turn]
+        self._turn = 1 - self._turn
+        batch = self.buffer.sample(self.batch_size, gamma, rng, mini_race_steps=self.mini_race_steps, out=out)
+        return batch, to_torch(batch, self.device)
