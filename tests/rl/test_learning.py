@@ -1,4 +1,4 @@
-"""The CI learning check: a float-only agent learns to finish a short map within a fixed frame budget."""
+"""The CI learning check: a float-only agent learns to finish a short map reliably within a fixed frame budget."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_float_only_agent_finishes_the_short_map(tmp_path: Path) -> None:
     cfg = tiny_config(
         tmp_path,
         **{
-            "training.max_frames": 150_000,
+            "training.max_frames": 250_000,
             "training.early_stop_minutes": None,
             "nn.floats.hidden": 128,
             "nn.decoder.advantage.hidden": 128,
@@ -32,14 +32,13 @@ def test_float_only_agent_finishes_the_short_map(tmp_path: Path) -> None:
             "training.checkpoint_every_minutes": 5,
         },
     )
-    finished_at: list[int] = []
+    learned_at: list[int] = []
 
-    def stop_at_first_eval_finish(status) -> None:  # type: ignore[no-untyped-def]
+    def stop_when_eval_races_finish(status) -> None:  # type: ignore[no-untyped-def]
         tally = status.race_log.tallies.get(("short", "eval"))
-        if tally is not None and tally.finished and not finished_at:
-            finished_at.append(status.frames)
-            status.stop_reason = "first eval finish"
+        if tally is not None and sum(list(tally.recent)[-5:]) >= 4 and not learned_at:
+            learned_at.append(status.frames)
+            status.stop_reason = "4 of the last 5 eval races finished"
 
-    status = Trainer(cfg).run(on_status=stop_at_first_eval_finish)
-    assert finished_at, f"no eval race finished in {status.frames} frames"
-    assert status.race_log.tallies[("short", "eval")].best_ms < 20_000  # always-accelerate scrapes home in 9.8 s
+    status = Trainer(cfg).run(on_status=stop_when_eval_races_finish)
+    assert learned_at, f"eval races did not finish reliably within {status.frames} frames"
