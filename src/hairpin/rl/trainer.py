@@ -150,6 +150,7 @@ class Trainer:
         self.sampler = BatchSampler(self.memory.train, cfg.iqn.batch_size, self.device, cfg.memory.mini_race_steps)
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
         self._plateau_until: int | None = None
+        self._batches_at_test = self.batches
         self._best_eval_time = time.monotonic()
 
     def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
@@ -202,11 +203,14 @@ class Trainer:
                     span = max(now - window_start, 1e-9)
                     self.status.learner_busy = busy_s / span
                     self.status.batches_per_s = (self.batches - batches_at_window) / span
-                    self._log_training(values, now - start)
+                    self._sync_status()
                     busy_s, window_start, batches_at_window = 0.0, now, self.batches
                     clocks["status"] = now
                     if on_status is not None:
                         on_status(self.status)
+                if now - clocks["log"] >= self.cfg.training.log_every_seconds:
+                    self._log_training(values, now - start)
+                    clocks["log"] = now
                 if now - clocks["checkpoint"] >= 60 * self.cfg.training.checkpoint_every_minutes:
                     self._checkpoint(now - start)
                     clocks["checkpoint"] = now
@@ -224,7 +228,7 @@ class Trainer:
             pool.stop()
             elapsed = time.monotonic() - start
             if good_exit:
-                self._log_training(self.schedules.at(self.frames), elapsed)
+                self._log_training(self.schedules.at(self.frames), elapsed, force_test_loss=True)
                 self._checkpoint(elapsed)
             self._sync_status()
             self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
@@ -312,7 +316,8 @@ class Trainer:
         s = self.status
         s.frames, s.batches, s.buffer_size = self.frames, self.batches, len(self.memory.train)
 
-    def _log_training(self, values: Any, session_s: float) -> None:
+    def _log_training(self, values: Any, session_s: float, force_test_loss: bool = False) -> None:
+        """Training scalars; the test loss every ``test_loss_every_batches`` batches (or now, when forced)."""
         self._sync_status()
         s = self.status
         scalars = {
@@ -328,12 +333,13 @@ class Trainer:
         if self.batches and math.isfinite(s.loss):
             scalars["Training/loss"] = s.loss
         test = self.memory.test
-        if test is not None and len(test) > 0 and self.batches:
-            gamma = values.gamma
+        due = self.batches - self._batches_at_test >= self.cfg.training.test_loss_every_batches or force_test_loss
+        if test is not None and len(test) > 0 and self.batches and due:
             batch = test.sample(
-                self.cfg.iqn.batch_size, gamma, self.rng, mini_race_steps=self.cfg.memory.mini_race_steps
+                self.cfg.iqn.batch_size, values.gamma, self.rng, mini_race_steps=self.cfg.memory.mini_race_steps
             )
             scalars["Training/loss_test"] = self.learner.test_loss(to_torch(batch, self.device))
+            self._batches_at_test = self.batches
         self.writer.add_scalars(scalars, self.frames)
 
     def _checkpoint(self, session_s: float) -> None:
