@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from hairpin.config import ConfigError, dump_config, load_config
+from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
 
 app = typer.Typer(help="Train racing agents for Trackmania-style games.", no_args_is_help=True, add_completion=False)
@@ -98,8 +100,6 @@ def sim_generate(
     blocks: Annotated[int, typer.Option(min=3, help="Number of blocks.")] = 20,
 ) -> None:
     """Generate a new map from blocks on a 32 m grid and write its reference line."""
-    import numpy as np
-
     from hairpin.sim.generator import blocks_to_line, generate_blocks
 
     codes = generate_blocks(seed, blocks)
@@ -126,7 +126,6 @@ def train(
     """Train an IQN agent; running the same run again resumes it. Ctrl-C saves a checkpoint and exits."""
     from rich.live import Live
 
-    from hairpin.config.rl import RLConfig
     from hairpin.rl.display import status_view
     from hairpin.rl.trainer import Trainer
 
@@ -158,30 +157,28 @@ def train(
         raise typer.Exit(1)
 
 
-def _expert_times(cfg: object) -> dict[str, int]:
+def _expert_times(cfg: RLConfig) -> dict[str, int]:
     from hairpin.sim.expert import reference_lap
     from hairpin.sim.maps import load_map
 
     times = {}
-    for entry in cfg.map_cycle.entries:  # type: ignore[attr-defined]
-        lap = reference_lap(load_map(entry.map, half_width=cfg.env.road_half_width_m), cfg.env)  # type: ignore[attr-defined]
+    for entry in cfg.map_cycle.entries:
+        lap = reference_lap(load_map(entry.map, half_width=cfg.env.road_half_width_m), cfg.env)
         if lap.finished:
             times[entry.short_name] = lap.race_time_ms
     return times
 
 
-def _write_best_gifs(cfg: object, run_dir: Path) -> None:
-    import numpy as np
-
+def _write_best_gifs(cfg: RLConfig, run_dir: Path) -> None:
     from hairpin.rl.checkpoint import read_best_race
     from hairpin.rl.evaluate import replay_gif
 
-    for entry in {e.short_name: e for e in cfg.map_cycle.entries}.values():  # type: ignore[attr-defined]
+    for entry in {e.short_name: e for e in cfg.map_cycle.entries}.values():
         best = read_best_race(run_dir, entry.short_name)
         if best is None:
             continue
         gif = run_dir / "best" / entry.short_name / "lap.gif"
-        replay_gif(cfg.env, entry.map, np.array(best["actions"]), gif)  # type: ignore[attr-defined]
+        replay_gif(cfg.env, entry.map, np.array(best["actions"]), gif)
         console.print(f"  best lap on {entry.short_name}: {best['race_time_ms'] / 1000:.2f} s → {gif}")
 
 
@@ -201,7 +198,7 @@ def evaluate(
 
     try:
         cfg, net = load_run(run, runs)
-        frames: list = [] if gif else None  # type: ignore[assignment]
+        frames: list[np.ndarray] | None = [] if gif else None
         results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
     except (CheckpointError, RunManifestError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")

@@ -47,6 +47,7 @@ __all__ = [
     "load_checkpoint",
     "load_state_dict_strict",
     "read_best_race",
+    "read_online_state",
     "save_best_race",
     "save_checkpoint",
 ]
@@ -242,6 +243,21 @@ def _read_state(path: Path, entry: Mapping[str, Any] | None) -> Any:
         raise CheckpointError(f"{path}: cannot be loaded: {error}") from error
 
 
+def read_online_state(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The verified online weights and counters of a run directory (its latest checkpoint) or of one checkpoint
+    folder (``ckpt-<k>``), without a module to load them into."""
+    path = Path(path)
+    latest = _latest(path / "checkpoints") if (path / "checkpoints").is_dir() else None
+    if latest is None:
+        match = _FOLDER.fullmatch(path.name)
+        if match is None or not path.is_dir():
+            raise CheckpointError(f"{path}: neither a run directory with a checkpoint nor a checkpoint folder")
+        latest = int(match.group(1)), path
+    checkpoint_id, folder = latest
+    record = _read_record(folder, checkpoint_id)
+    return _read_state(folder / "online.pt", record["files"].get("online.pt")), dict(record["counters"])
+
+
 def load_checkpoint(
     run_dir: str | Path, *, online: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer | None
 ) -> dict[str, Any] | None:
@@ -302,12 +318,13 @@ def save_best_race(
     *,
     race_time_ms: int,
     actions: Sequence[int] | np.ndarray,
-    online: nn.Module,
+    online: nn.Module | Mapping[str, Tensor],
     extra: Mapping[str, Any] | None = None,
     tick_keys: Sequence[Any] | None = None,
     step_ms: int = 50,
 ) -> bool:
-    """Store weights and actions (one per ``step_ms`` step) when ``race_time_ms`` beats the stored best."""
+    """Store weights (a module or its state dict) and actions (one per ``step_ms`` step) when ``race_time_ms``
+    beats the stored best."""
     action_array = np.asarray(actions)
     if action_array.ndim != 1 or (action_array.size and not np.issubdtype(action_array.dtype, np.integer)):
         raise ValueError(f"actions must be a 1-D sequence of ints, got shape {action_array.shape} {action_array.dtype}")
@@ -321,7 +338,8 @@ def save_best_race(
     text = json.dumps(record, indent=1) + "\n"
     final, new, old = _best_dirs(run_dir, map_name)
     new.mkdir(parents=True)
-    atomic_write_bytes(new / "weights.pt", _serialise(online.state_dict()))
+    state = online.state_dict() if isinstance(online, nn.Module) else online
+    atomic_write_bytes(new / "weights.pt", _serialise(state))
     atomic_write_text(new / "actions.json", text)
     if final.exists():
         os.replace(final, old)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hairpin.config.rl import MapCycleEntry
 from hairpin.rl.map_cycle import race_kind
 
-__all__ = ["MapTally", "RaceLog", "race_scalars"]
+__all__ = ["MapTally", "RaceLog", "RaceNews", "race_scalars"]
 
 WINDOW = 20
 """Races in the windowed finish rate of the display."""
@@ -26,6 +27,13 @@ def race_scalars(entry: MapCycleEntry, race_time_ms: int, finished: bool, mean_q
     if finished:
         scalars[f"Race/{kind}_race_time_finished_{suffix}"] = race_time_ms / 1000.0
     return scalars
+
+
+class RaceNews(NamedTuple):
+    """What a race changed: strictly better than every earlier finish of its map, or of its kind there."""
+
+    map_best: bool
+    kind_best: bool
 
 
 @dataclass
@@ -49,23 +57,20 @@ class RaceLog:
         self.tallies: dict[tuple[str, str], MapTally] = {}
         self.best_ms: dict[str, int] = dict(best_ms or {})
 
-    def add(self, entry: MapCycleEntry, race_time_ms: int, finished: bool) -> bool:
-        """Count a race; return True when it is a new best time of its map."""
+    def add(self, entry: MapCycleEntry, race_time_ms: int, finished: bool) -> RaceNews:
+        """Count a race; say whether it beat the best time of its map, and of its kind on that map."""
         kind, _ = race_kind(entry)
         tally = self.tallies.setdefault((entry.short_name, kind), MapTally())
         tally.races += 1
         tally.finished += finished
         tally.recent.append(finished)
         if not finished:
-            return False
-        if tally.best_ms is None or race_time_ms < tally.best_ms:
+            return RaceNews(False, False)
+        kind_best = tally.best_ms is None or race_time_ms < tally.best_ms
+        if kind_best:
             tally.best_ms = race_time_ms
         best = self.best_ms.get(entry.short_name)
-        if best is None or race_time_ms < best:
+        map_best = best is None or race_time_ms < best
+        if map_best:
             self.best_ms[entry.short_name] = race_time_ms
-            return True
-        return False
-
-    def best_eval_ms(self) -> dict[str, int]:
-        """Best finished eval time of each map that has one."""
-        return {name: t.best_ms for (name, kind), t in self.tallies.items() if kind == "eval" and t.best_ms is not None}
+        return RaceNews(map_best, kind_best)

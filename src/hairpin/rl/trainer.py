@@ -13,7 +13,6 @@ saved: a resumed run refills ``memory_min_size`` transitions before it trains ag
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections import OrderedDict
@@ -29,9 +28,9 @@ from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
 from hairpin.rl.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_state_dict_strict,
+    read_online_state,
     save_best_race,
     save_checkpoint,
 )
@@ -89,18 +88,10 @@ def _optimizer(net: IQNNetwork, cfg: RLConfig) -> torch.optim.Optimizer:
 
 
 def _read_init_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Online weights and counters from a run directory, a checkpoint folder or a ``.pt`` state dict."""
+    """Online weights and counters from a ``.pt`` state dict, a run directory or a checkpoint folder."""
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True), {}
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if (folder / "latest").is_file():
-        folder = folder / (folder / "latest").read_text().strip()
-    if not (folder / "online.pt").is_file():
-        raise CheckpointError(f"--init-from {path}: no online.pt, run directory or checkpoint folder there")
-    counters = (
-        json.loads((folder / "counters.json").read_text())["counters"] if (folder / "counters.json").exists() else {}
-    )
-    return torch.load(folder / "online.pt", map_location="cpu", weights_only=True), counters
+    return read_online_state(path)
 
 
 class Trainer:
@@ -254,29 +245,24 @@ class Trainer:
             )
             self.ratio.record_added(added)
         self.writer.add_scalars(race_scalars(entry, record.race_time_ms, finished, record.mean_q), self.frames)
-        if self.status.race_log.add(entry, record.race_time_ms, finished):
+        news = self.status.race_log.add(entry, record.race_time_ms, finished)
+        if news.map_best:
             self.writer.add_scalar(f"alltime_min_ms_{entry.short_name}", record.race_time_ms, self.frames)
             weights = self.weight_versions.get(record.weights_version)
-            holder = copy.deepcopy(self.online).cpu()
-            holder.load_state_dict(weights if weights is not None else self.online.state_dict())
             save_best_race(
                 self.run_dir,
                 entry.short_name,
                 race_time_ms=record.race_time_ms,
                 actions=record.actions,
-                online=holder,
+                online=weights if weights is not None else self.online.state_dict(),
                 extra={
                     "frames": self.frames,
                     "weights_exact": weights is not None,
                     "kind": "explo" if entry.is_exploration else "eval",
                 },
             )
-        if (
-            not entry.is_exploration
-            and finished
-            and record.race_time_ms == self.status.race_log.best_eval_ms().get(entry.short_name)
-        ):
-            self._best_eval_time = time.monotonic()
+        if news.kind_best and not entry.is_exploration:
+            self._best_eval_time = time.monotonic()  # the clock of early stop and the plateau breaker
 
     def _set_scheduled(self, values: Any) -> None:
         lr = values.learning_rate

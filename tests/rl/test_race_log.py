@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from hairpin.config.rl import MapCycleEntry
+from hairpin.rl.race_log import RaceLog, race_scalars
+
+EVAL = MapCycleEntry(short_name="a", map="sprint", is_exploration=False, fill_buffer=False)
+EXPLO = MapCycleEntry(short_name="a", map="sprint")
+
+
+def test_only_strictly_better_finishes_are_news() -> None:
+    log = RaceLog()
+    assert log.add(EXPLO, 30_000, finished=True) == (True, True)
+    assert log.add(EVAL, 31_000, finished=True) == (False, True)  # first eval finish, not the map's best
+    assert log.add(EVAL, 31_000, finished=True) == (False, False)  # an equal time is no improvement
+    assert log.add(EVAL, 29_000, finished=True) == (True, True)
+    assert log.add(EVAL, 20_000, finished=False) == (False, False)
+    assert log.best_ms == {"a": 29_000}
+    assert log.tallies[("a", "eval")].races == 4 and log.tallies[("a", "eval")].finished == 3
+
+
+def test_race_scalars_use_the_usual_tag_names() -> None:
+    dnf = race_scalars(EVAL, 45_000, finished=False, mean_q=-3.0)
+    assert dnf == {
+        "Race/eval_race_time_blind_a": 45.0,
+        "Race/eval_race_finished_blind_a": 0.0,
+        "RL/avg_Q_blind_a": -3.0,
+    }
+    assert race_scalars(EXPLO, 30_000, finished=True, mean_q=0.0)["Race/explo_race_time_finished_trained_a"] == 30.0
