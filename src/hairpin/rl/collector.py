@@ -92,6 +92,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
     n_cars = cfg.performance.cars_per_collector
     cycles = [MapCycle(entries, start=index * n_cars + car) for car in range(n_cars)]
     car_entry = [cycle.next() for cycle in cycles]
+    greedy = np.array([not entries[e].is_exploration for e in car_entry])  # (n,) eval races act greedily
     sim = RaceSim(cfg.env, maps, n_cars, car_tracks=[maps.index(entries[e].map) for e in car_entry])
     sim.reset_cars(range(n_cars), rng)
     races = _Races(n_cars)
@@ -111,7 +112,6 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
         with torch.no_grad():
             img = torch.from_numpy(sim.image).to(device) if cfg.nn.vis.enabled else None
             q = net.q_values(img, torch.from_numpy(sim.floats).to(device), cfg.iqn.n_acting_quantiles).cpu().numpy()
-        greedy = np.array([not entries[e].is_exploration for e in car_entry])
         actions = explorer.act(q, greedy, values.epsilon, values.epsilon_boltzmann, explo.tau_epsilon_boltzmann)
         result = sim.step(actions)
         actions_since_pull += n_cars
@@ -140,6 +140,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             send_race(conn, links.spool, record, sent)
             sent += 1
             car_entry[car] = cycles[car].next()
+            greedy[car] = not entries[car_entry[car]].is_exploration
             sim.assign_track(int(car), maps.index(entries[car_entry[car]].map))
         if len(ended):
             sim.reset_cars(ended, rng)

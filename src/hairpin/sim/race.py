@@ -76,8 +76,7 @@ class RaceSim:
         self.layout = float_layout(cfg)
         self.params, self.gear_speeds = physics_params(cfg.physics)
         self.renderer = Renderer(self.pack, cfg.camera, cfg.image_size)
-        self._limit_ticks_of_track = np.array([time_limit_s(cfg, t) / cfg.physics.tick_s for t in tracks])
-        self.time_limit_ticks = self._limit_ticks_of_track[self.track_id]
+        self.limit_ticks_of_track = np.array([time_limit_s(cfg, t) / cfg.physics.tick_s for t in tracks])
         self.no_progress_ticks = cfg.no_progress_cutoff_s / cfg.physics.tick_s
         self.state = np.zeros((n_cars, st.N_STATE), np.float64)
         self.prev_keys = np.zeros((n_cars, cfg.n_prev_actions, 4), np.float64)
@@ -108,7 +107,6 @@ class RaceSim:
     def assign_track(self, car: int, track_index: int) -> None:
         """Move ``car`` to track ``track_index`` of the pack; it takes effect at its next reset."""
         self.track_id[car] = track_index
-        self.time_limit_ticks[car] = self._limit_ticks_of_track[track_index]
 
     def reset_cars(self, cars: np.ndarray | Sequence[int], rng: np.random.Generator) -> None:
         """Put the given cars back on their start lines (with the configured start noise)."""
@@ -146,7 +144,8 @@ class RaceSim:
             + r.finish_bonus * finished_now
         )
         truncated = ~terminated & (
-            (s[:, st.TICKS_SINCE_BEST] >= self.no_progress_ticks) | (s[:, st.RACE_TICKS] >= self.time_limit_ticks)
+            (s[:, st.TICKS_SINCE_BEST] >= self.no_progress_ticks)
+            | (s[:, st.RACE_TICKS] >= self.limit_ticks_of_track[self.track_id])
         )
         if self.cfg.n_prev_actions:
             self.prev_keys[:, :-1] = self.prev_keys[:, 1:]
