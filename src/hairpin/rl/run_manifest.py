@@ -99,6 +99,8 @@ class RunManifest(_Record):
     sessions: list[Session] = []
     tensorboard_dirs: list[str] = []
     events: list[Event] = []
+    pretrained: list[dict[str, Any]] = []
+    """Pretrained artifacts injected when the run started (rl/inject.py)."""
     _path: Path = PrivateAttr()
 
     @property
@@ -209,6 +211,11 @@ class RunManifest(_Record):
         if str(path) not in self.tensorboard_dirs:
             self.tensorboard_dirs.append(str(path))
             self.save()
+
+    def set_pretrained(self, records: list[dict[str, Any]]) -> None:
+        """Record the pretrained artifacts injected into the fresh run."""
+        self.pretrained = records
+        self.save()
 
     def log_event(self, kind: str, message: str, frames: int) -> None:
         """Record an event at ``frames`` (cumul_number_frames_played)."""

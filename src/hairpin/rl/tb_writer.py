@@ -87,6 +87,10 @@ class SuffixedSummaryWriter:
         for tag, value in values.items():
             writer.add_scalar(tag, float(value), global_step=step)
 
+    def add_text(self, tag: str, text: str, step: int) -> None:
+        """Write one text (Markdown) value; ``step`` is cumul_number_frames_played."""
+        self._writer_for(step).add_text(tag, text, global_step=step)
+
     def flush(self) -> None:
         """Write pending values to disk."""
         if self._writer is not None:

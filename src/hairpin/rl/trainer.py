@@ -36,6 +36,7 @@ from hairpin.rl.checkpoint import (
 )
 from hairpin.rl.collector import make_network, resolve_device
 from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
+from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
@@ -109,6 +110,7 @@ class Trainer:
         self.optimizer = _optimizer(self.online, cfg)
         self.learner = Learner(self.online, self.target, self.optimizer, cfg.iqn)
         self.schedules = RunSchedules(cfg)
+        self.injected: list[Injected] = []
         counters = self._restore(init_from, reset_schedules)
         self.frames = int(counters.get("cumul_number_frames_played", 0))
         self.batches = int(counters.get("cumul_number_batches_done", 0))
@@ -133,6 +135,8 @@ class Trainer:
             self.schedules.tensorboard_suffix,
             on_new_dir=self.manifest.add_tensorboard_dir,
         )
+        if self.injected:
+            self._record_injection()
         image_shape = (1, cfg.env.image_size, cfg.env.image_size)
         self.memory = SplitMemory.from_config(
             cfg.memory, image_shape, float_layout(cfg.env).size, self.rng, self.frames
@@ -145,21 +149,36 @@ class Trainer:
         self._best_eval_time = time.monotonic()
 
     def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
+        """Resume from the run's checkpoint; or start fresh: ``init_from`` weights, then pretrained artifacts."""
         counters = load_checkpoint(self.run_dir, online=self.online, target=self.target, optimizer=self.optimizer)
         if counters is not None:
             return counters
-        if init_from is None:
-            return {}
-        state, source_counters = _read_init_weights(init_from)
-        load_state_dict_strict(self.online, state, str(init_from))
+        kept: dict[str, Any] = {}
+        if init_from is not None:
+            state, source_counters = _read_init_weights(init_from)
+            load_state_dict_strict(self.online, state, str(init_from))
+            if not reset_schedules:
+                names = ("cumul_number_frames_played", "cumul_number_batches_done")
+                kept = {k: source_counters[k] for k in names if k in source_counters}
+        layout = float_layout(self.cfg.env)
+        self.injected = inject_pretrained(
+            self.online, self.cfg.training, image_size=self.cfg.env.image_size, float_layout=layout
+        )
         self.target.load_state_dict(self.online.state_dict())
-        if reset_schedules:
-            return {}
-        return {
-            k: source_counters[k]
-            for k in ("cumul_number_frames_played", "cumul_number_batches_done")
-            if k in source_counters
-        }
+        return kept
+
+    def _record_injection(self) -> None:
+        """Write what was injected into run.json and as TensorBoard text."""
+        records = [r.as_dict() for r in self.injected]
+        self.manifest.set_pretrained(records)
+        for r in self.injected:
+            self.manifest.log_event("inject", f"{r.artifact} from {r.path} into {', '.join(r.parts)}", self.frames)
+        lines = [
+            f"- `{r.key}`: {r.artifact} from `{r.path}` → {', '.join(r.parts)} ({r.tensors} tensors, "
+            f"{r.task} best epoch {r.best_epoch})"
+            for r in self.injected
+        ]
+        self.writer.add_text("Pretrain/injected", "\n".join(lines), self.frames)
 
     # -- the loop -------------------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Demonstration datasets: record, store, load."""

@@ -1,0 +1,30 @@
+"""Stacked-frame encoders made single-frame: sum the first convolution's kernels over its input channels.
+
+An encoder trained on ``n_stack`` frames stacked as channels answers a stack of n identical frames x with
+Σ_c W_c * x + b. Summing the kernels into one channel, W' = Σ_c W_c, gives exactly that response to the single
+frame x, so the encoder keeps the scale it was trained at.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+__all__ = ["sum_first_conv_channels"]
+
+
+def sum_first_conv_channels(state: dict[str, Tensor], in_channels: int = 1) -> dict[str, Tensor]:
+    """A copy of an ``img_head`` state dict whose first conv weight (O, C, k, k) becomes (O, in_channels, k, k).
+
+    The first conv is the 4-D weight whose key sorts first by layer index (``0.weight`` in part-relative keys,
+    ``img_head.0.weight`` in network keys). With ``in_channels`` > 1 the summed kernel is repeated and divided by
+    ``in_channels``, so a stack of identical frames still gets the same response.
+    """
+    conv_keys = [k for k, v in state.items() if k.endswith("weight") and v.ndim == 4]
+    if not conv_keys:
+        raise ValueError(f"no convolution weight in the state dict; keys: {sorted(state)}")
+    first = min(conv_keys, key=lambda k: int(k.split(".")[-2]))
+    weight = state[first]  # (O, C, k, k)
+    summed = weight.sum(dim=1, keepdim=True)  # (O, 1, k, k)
+    out = dict(state)
+    out[first] = (summed / in_channels).repeat(1, in_channels, 1, 1) if in_channels > 1 else summed
+    return out

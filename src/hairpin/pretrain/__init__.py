@@ -1,0 +1,1 @@
+"""Pretraining: visual (ae, vae, simclr) and behavioural cloning, and the artifacts RL injects."""

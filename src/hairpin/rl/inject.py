@@ -1,0 +1,135 @@
+"""Injection of pretrained weights into a fresh RL network (DESIGN §5).
+
+``training.pretrain_bc_heads_path`` (the whole network from a full-IQN bc run) is applied first; then
+``pretrain_encoder_path`` (``img_head``), ``pretrain_float_head_path`` (``float_feature_extractor``) and
+``pretrain_actions_head_path`` (``A_head``) replace the parts they name. Injection is strict and all-or-nothing:
+every artifact is read and checked before any weight is copied, and a missing or mis-shaped tensor, an image
+normalisation, image size or float layout other than the RL network's is an ``InjectionError`` naming it and the
+config key. An encoder trained on stacked frames (``n_stack`` > 1) has its first kernels summed into one channel,
+so that a single frame gets the response the stack of identical frames had.
+
+The trainer applies it only when a run starts fresh (a resumed run keeps its trained weights) and records what was
+loaded in run.json and TensorBoard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from hairpin.config.rl import TrainingConfig
+from hairpin.nets import IQNNetwork
+from hairpin.nets.stacking import sum_first_conv_channels
+from hairpin.obs import FloatLayout
+from hairpin.pretrain.artifacts import ArtifactError, float_layout_record, image_normalisation, read_artifact
+
+__all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained"]
+
+INJECTION_KEYS = (
+    ("pretrain_bc_heads_path", "iqn_bc", None),
+    ("pretrain_encoder_path", "encoder", "img_head"),
+    ("pretrain_float_head_path", "float_head", "float_feature_extractor"),
+    ("pretrain_actions_head_path", "actions_head", "A_head"),
+)
+"""(training config key, artifact, network part or None for the whole network), in the order they are applied."""
+
+
+class InjectionError(ValueError):
+    """A pretrained artifact does not fit the RL network; nothing was loaded."""
+
+
+@dataclass(frozen=True)
+class Injected:
+    """One artifact copied into the network, as recorded in run.json and TensorBoard."""
+
+    key: str
+    path: str
+    artifact: str
+    parts: list[str]
+    tensors: int
+    task: str
+    best_epoch: int
+    code_version: str
+    stacked_channels_summed: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_manifest(key: str, artifact: str, manifest: dict[str, Any], image_size: int, layout: FloatLayout) -> None:
+    if manifest.get("image_normalisation") != image_normalisation():
+        raise InjectionError(
+            f"training.{key}: the artifact normalises images with {manifest.get('image_normalisation')}, the RL "
+            f"network with {image_normalisation()}"
+        )
+    if artifact in ("encoder", "iqn_bc") and manifest.get("image_size") not in (None, image_size):
+        raise InjectionError(
+            f"training.{key}: the encoder was trained on {manifest['image_size']} px images, the RL config uses "
+            f"env.image_size {image_size}"
+        )
+    if artifact != "encoder":
+        theirs, ours = manifest.get("float_layout"), float_layout_record(layout)
+        if theirs != ours:
+            what = "size" if theirs is None or theirs.get("size") != ours["size"] else "slices or mean/std table"
+            raise InjectionError(
+                f"training.{key}: the artifact's float layout differs from the RL config's ({what}: artifact "
+                f"{None if theirs is None else theirs.get('size')} floats, RL {ours['size']})"
+            )
+
+
+def _check_shapes(key: str, target: nn.Module, state: dict[str, Tensor], what: str) -> None:
+    ours = {k: tuple(v.shape) for k, v in target.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(ours) - set(theirs))
+    unexpected = sorted(set(theirs) - set(ours))
+    wrong = [
+        f"{k}: artifact {theirs[k]}, network {ours[k]}" for k in sorted(set(ours) & set(theirs)) if ours[k] != theirs[k]
+    ]
+    if missing or unexpected or wrong:
+        problems = [f"missing tensors {missing}"] * bool(missing) + [f"unexpected tensors {unexpected}"] * bool(
+            unexpected
+        )
+        raise InjectionError(f"training.{key}: {what} does not fit the RL network: " + "; ".join(problems + wrong))
+
+
+def inject_pretrained(
+    net: IQNNetwork, cfg: TrainingConfig, *, image_size: int, float_layout: FloatLayout
+) -> list[Injected]:
+    """Copy every artifact the config names into ``net``; return what was loaded (empty when none is named)."""
+    planned: list[tuple[nn.Module, dict[str, Tensor], Injected]] = []
+    parts = net.parts()
+    for key, artifact, part_name in INJECTION_KEYS:
+        path = getattr(cfg, key)
+        if path is None:
+            continue
+        if part_name is not None and part_name not in parts:
+            raise InjectionError(f"training.{key}: the RL network has no {part_name} (is nn.vis.enabled false?)")
+        try:
+            state, manifest = read_artifact(Path(path), artifact)
+        except ArtifactError as err:
+            raise InjectionError(f"training.{key}: {err}") from err
+        _check_manifest(key, artifact, manifest, image_size, float_layout)
+        summed = None
+        n_stack = int(manifest.get("n_stack") or 1)
+        if artifact == "encoder" and n_stack > 1:
+            state, summed = sum_first_conv_channels(state), n_stack
+        target = net if part_name is None else parts[part_name]
+        _check_shapes(key, target, state, f"{artifact} from {path}")
+        record = Injected(
+            key=key,
+            path=str(path),
+            artifact=artifact,
+            parts=list(parts) if part_name is None else [part_name],
+            tensors=len(state),
+            task=str(manifest.get("task")),
+            best_epoch=int(manifest.get("best_epoch", -1)),
+            code_version=str(manifest.get("code_version")),
+            stacked_channels_summed=summed,
+        )
+        planned.append((target, state, record))
+    for target, state, _ in planned:
+        target.load_state_dict(state, strict=True)
+    return [record for _, _, record in planned]
