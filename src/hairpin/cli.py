@@ -127,6 +127,7 @@ def train(
     from rich.live import Live
 
     from hairpin.rl.display import status_view
+    from hairpin.rl.inject import InjectionError
     from hairpin.rl.trainer import Trainer
 
     try:
@@ -140,7 +141,11 @@ def train(
         print(documented_yaml(cfg))
         return
     expert_ms = _expert_times(cfg)
-    trainer = Trainer(cfg, init_from=init_from, reset_schedules=reset_schedules)
+    try:
+        trainer = Trainer(cfg, init_from=init_from, reset_schedules=reset_schedules)
+    except InjectionError as err:
+        console.print(f"[red]pretrained weights refused:[/red] {err}")
+        raise typer.Exit(2) from err
     console.print(
         f"run [bold]{cfg.run_name}[/bold]: {trainer.run_dir} · TensorBoard: {cfg.paths.tensorboard}/"
         f"{cfg.run_name}* · device {trainer.device}"
@@ -182,6 +187,68 @@ def _write_best_gifs(cfg: RLConfig, run_dir: Path) -> None:
         console.print(f"  best lap on {entry.short_name}: {best['race_time_ms'] / 1000:.2f} s → {gif}")
 
 
+pretrain_app = typer.Typer(
+    help="Pretraining: visual encoders and behavioural cloning on demonstrations.", no_args_is_help=True
+)
+app.add_typer(pretrain_app, name="pretrain")
+
+
+def _run_pretrain(stage: str, config: Path, overrides: list[str] | None, print_config: bool) -> None:
+    """Load a vis or bc config, train, export; errors in the config, dataset or artifacts exit with code 2."""
+    from hairpin.config.describe import documented_yaml
+    from hairpin.config.pretrain import BCConfig, VisConfigPretrain
+    from hairpin.data.store import DatasetError
+    from hairpin.pretrain.artifacts import ArtifactError
+
+    model: type[VisConfigPretrain] | type[BCConfig] = VisConfigPretrain if stage == "vis" else BCConfig
+    try:
+        cfg = load_config(model, config, overrides or [])
+    except ConfigError as err:
+        console.print(f"[red]config error:[/red] {err}")
+        raise typer.Exit(2) from err
+    if print_config:
+        print(documented_yaml(cfg))
+        return
+    try:
+        if isinstance(cfg, VisConfigPretrain):
+            from hairpin.pretrain.vis import run_vis
+
+            manifest = run_vis(cfg, console=console)
+        else:
+            from hairpin.pretrain.bc import run_bc
+
+            manifest = run_bc(cfg, console=console)
+    except (DatasetError, ArtifactError, FileExistsError, ValueError) as err:
+        console.print(f"[red]{stage} pretraining failed:[/red] {err}")
+        raise typer.Exit(2) from err
+    out = Path(cfg.paths.runs) / cfg.run_name
+    files = ", ".join(f["file"] for f in manifest["files"].values())
+    console.print(f"best epoch {manifest['best_epoch']}: {files} + manifest.json in {out}")
+
+
+PrintConfigOption = Annotated[bool, typer.Option(help="Print the resolved config, every key documented, and exit.")]
+
+
+@pretrain_app.command("vis")
+def pretrain_vis(
+    config: Annotated[Path, typer.Argument(help="Visual pretraining YAML (configs/pretrain/vis/).", exists=True)],
+    set_: SetOption = None,
+    print_config: PrintConfigOption = False,
+) -> None:
+    """Train the image encoder (ae, vae or simclr) on demonstration frames and export encoder.pt."""
+    _run_pretrain("vis", config, set_, print_config)
+
+
+@pretrain_app.command("bc")
+def pretrain_bc(
+    config: Annotated[Path, typer.Argument(help="Behavioural cloning YAML (configs/pretrain/bc/).", exists=True)],
+    set_: SetOption = None,
+    print_config: PrintConfigOption = False,
+) -> None:
+    """Behavioural cloning on demonstrations; exports the encoder, heads or whole IQN network for RL."""
+    _run_pretrain("bc", config, set_, print_config)
+
+
 @app.command("eval")
 def evaluate(
     run: Annotated[str, typer.Argument(help="Run name (under --runs) or run directory.")],
@@ -212,6 +279,225 @@ def evaluate(
     if gif and frames:
         write_gif(frames[::2], gif, fps=10)
         console.print(f"GIF: {gif}")
+
+
+demos_app = typer.Typer(
+    help="Demonstration datasets (Minari format): record expert episodes, export RL best races, inspect.",
+    no_args_is_help=True,
+)
+app.add_typer(demos_app, name="demos")
+DatasetRootOption = Annotated[Path, typer.Option("--root", help="Directory holding the datasets.")]
+
+
+def _dataset_error(err: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {err}")
+    return typer.Exit(2)
+
+
+@demos_app.command("record")
+def demos_record(
+    out: Annotated[str, typer.Option(help="Dataset name (letters, digits, '-', '_'); written to ROOT/NAME.")],
+    maps: Annotated[str, typer.Option(help="Comma-separated built-in maps and/or .npy reference lines.")] = "",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per map.")] = 10,
+    noise: Annotated[float | None, typer.Option(help="Expert noise in [0, 1] (overrides expert.noise).")] = None,
+    generated: Annotated[int, typer.Option(min=0, help="Add this many maps from the block generator.")] = 0,
+    generator_seed: Annotated[int, typer.Option(help="Seed of the first generated map (gen-<seed>).")] = 0,
+    generated_blocks: Annotated[int, typer.Option(min=3, help="Blocks per generated map.")] = 20,
+    image_size: Annotated[int | None, typer.Option(help="Image size (overrides env.image_size).")] = None,
+    capture_every_steps: Annotated[int, typer.Option(min=1, help="Keep a frame every this many 50 ms steps.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the recording; episode j uses seed × 10⁶ + j.")] = 0,
+    cars: Annotated[int, typer.Option(min=1, help="Cars driven at once.")] = 8,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
+    root: DatasetRootOption = Path("datasets"),
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Record expert episodes in the simulator into a dataset (config: the ``sim drive`` YAML, env + expert)."""
+    from hairpin.data.maps import resolve_maps
+    from hairpin.data.record import write_expert_dataset
+
+    overrides = [*(set_ or [])] + ([f"expert.noise={noise}"] if noise is not None else [])
+    cfg = _load_drive_config(config, overrides + ([f"env.image_size={image_size}"] if image_size else []))
+    try:
+        demo_maps = resolve_maps(
+            [m.strip() for m in maps.split(",") if m.strip()],
+            generated=generated,
+            generator_seed=generator_seed,
+            generated_blocks=generated_blocks,
+            half_width=cfg.env.road_half_width_m,
+        )
+        meta = write_expert_dataset(
+            cfg,
+            demo_maps,
+            root=root,
+            name=out,
+            episodes_per_map=episodes,
+            seed=seed,
+            capture_every_steps=capture_every_steps,
+            n_cars=cars,
+            overwrite=overwrite,
+            console=console,
+        )
+    except ValueError as err:
+        raise _dataset_error(err) from err
+    finished = sum(e.finished for e in meta.episodes)
+    console.print(
+        f"wrote {meta.directory}: {len(meta.episodes)} episodes ({finished} finished), {meta.n_frames} frames, "
+        f"{meta.recording['frames_per_s']:,.0f} frames/s; Minari id {meta.dataset_id}"
+    )
+
+
+@demos_app.command("info")
+def demos_info(
+    name: Annotated[str, typer.Argument(help="Dataset name (under --root) or directory.")],
+    root: DatasetRootOption = Path("datasets"),
+) -> None:
+    """Print a dataset's episodes, frames and finishes per map, image size, floats and action histogram."""
+    from hairpin.data.store import load_actions, read_meta
+    from hairpin.data.summary import summarise, summary_view
+
+    try:
+        meta = read_meta(name, root)
+        view = summary_view(summarise(meta, load_actions(meta)))
+    except ValueError as err:
+        raise _dataset_error(err) from err
+    console.print(view)
+
+
+@demos_app.command("export-best")
+def demos_export_best(
+    runs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="RL run directories (holding run.json and best/).")
+    ],
+    out: Annotated[str, typer.Option(help="Dataset name; written to ROOT/NAME.")],
+    capture_every_steps: Annotated[int, typer.Option(min=1, help="Keep a frame every this many 50 ms steps.")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
+    root: DatasetRootOption = Path("datasets"),
+) -> None:
+    """Replay the best race of each map of RL runs in the simulator into a dataset (source rl-best)."""
+    from hairpin.data.replay import export_best
+
+    try:
+        meta, checks = export_best(
+            runs, root=root, name=out, capture_every_steps=capture_every_steps, overwrite=overwrite
+        )
+    except ValueError as err:
+        raise _dataset_error(err) from err
+    for c in checks:
+        line = f"{c.run} {c.map}: stored {c.stored_ms / 1000:.2f} s, replayed {c.replayed_ms / 1000:.2f} s"
+        if c.matches:
+            console.print(line)
+        else:
+            console.print(f"[yellow]warning:[/yellow] {line}{'' if c.finished else ' (DNF)'}: the replay differs")
+    console.print(f"wrote {meta.directory}: {len(meta.episodes)} races, {meta.n_frames} frames")
+
+
+AnalysisRunsArgument = Annotated[
+    list[str] | None, typer.Argument(metavar="RUN", help="Run names, glob patterns ('bc_s*') or directories.")
+]
+LogdirOption = Annotated[Path, typer.Option(help="TensorBoard root holding plain run directories.")]
+RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Directory holding runs with run.json.")]
+TimeAxisOption = Annotated[
+    str, typer.Option(help="wall_minutes | training_hours | frames | batches | auto (training hours if a run stopped).")
+]
+IntervalOption = Annotated[str | None, typer.Option(help="Checkpoint spacing on a time axis: 30m, 2h.")]
+StepIntervalOption = Annotated[str | None, typer.Option(help="Checkpoint spacing on frames/batches: 1M, 500k.")]
+WindowOption = Annotated[str | None, typer.Option(help="Span of the windowed finish rate (default: the interval).")]
+MetricsOption = Annotated[list[str] | None, typer.Option(help="Tags to report (repeatable or comma-separated).")]
+GroupOption = Annotated[
+    list[str] | None, typer.Option(help="NAME=GLOB: runs matching GLOB are seeds of variant NAME (repeatable).")
+]
+GapOption = Annotated[float, typer.Option(help="Runs without run.json: minutes without a value that are downtime.")]
+
+
+def _analysis_error(err: Exception) -> typer.Exit:
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)  # paths and lists unbroken
+    return typer.Exit(2)
+
+
+@app.command("analyze")
+def analyze_runs(
+    runs: AnalysisRunsArgument = None,
+    logdir: LogdirOption = Path("tensorboard"),
+    runs_dir: RunsDirOption = Path("runs"),
+    time_axis: TimeAxisOption = "auto",
+    interval: IntervalOption = None,
+    step_interval: StepIntervalOption = None,
+    window: WindowOption = None,
+    metrics: MetricsOption = None,
+    group: GroupOption = None,
+    gap_minutes: GapOption = 30.0,
+    format_: Annotated[str, typer.Option("--format", help="text | csv | json | md.")] = "text",
+    plot: Annotated[bool, typer.Option(help="Also write PNG figures to --output-dir.")] = False,
+    output_dir: Annotated[Path, typer.Option(help="Where --plot writes its figures.")] = Path("plots"),
+) -> None:
+    """Compare runs at checkpoints on one axis: race results per map and kind, scalars, seeds aggregated."""
+    import sys
+
+    from hairpin.analysis import AnalysisError, AnalysisOptions, analyze, render
+    from hairpin.analysis.plots import write_plots
+
+    values = dict(interval=interval, step_interval=step_interval, window=window, gap_minutes=gap_minutes)
+    options = AnalysisOptions.from_cli(
+        runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
+    )
+    try:
+        analysis = analyze(options)
+        text = render(analysis, format_)
+        plots = write_plots(analysis, output_dir) if plot else []
+    except AnalysisError as err:
+        raise _analysis_error(err) from err
+    if format_ in ("csv", "json"):  # stdout stays machine-clean
+        for warning in analysis.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    sys.stdout.write(text)
+    for path in plots:
+        print(f"wrote {path}", file=sys.stderr)
+
+
+@app.command("plot")
+def plot_runs(
+    runs: AnalysisRunsArgument = None,
+    experiments: Annotated[list[str] | None, typer.Option(help="Experiment names from --registry.")] = None,
+    registry: Annotated[Path, typer.Option(help="The experiment registry.")] = Path("configs/experiments.yaml"),
+    output_dir: Annotated[Path, typer.Option(help="Figures and report.md (a folder per experiment).")] = Path("plots"),
+    logdir: LogdirOption = Path("tensorboard"),
+    runs_dir: RunsDirOption = Path("runs"),
+    time_axis: TimeAxisOption = "auto",
+    interval: IntervalOption = None,
+    step_interval: StepIntervalOption = None,
+    window: WindowOption = None,
+    metrics: MetricsOption = None,
+    group: GroupOption = None,
+    gap_minutes: GapOption = 30.0,
+) -> None:
+    """Write PNG figures and a Markdown report (tables, figures, the command that remakes them)."""
+    from hairpin.analysis import AnalysisError, AnalysisOptions
+    from hairpin.analysis.registry import experiment_options, load_registry
+    from hairpin.analysis.report import experiment_command, make_report, plot_command
+
+    names = [name.strip() for text in experiments or [] for name in text.split(",") if name.strip()]
+    values = dict(interval=interval, step_interval=step_interval, window=window, gap_minutes=gap_minutes)
+    try:
+        jobs = []
+        if names:
+            book = load_registry(registry)
+            for name in names:
+                command = experiment_command(name, registry, logdir, runs_dir, output_dir)
+                options = experiment_options(book, name, logdir, runs_dir)
+                jobs.append((options, output_dir / name, name, book.experiments[name].description, command))
+        else:
+            options = AnalysisOptions.from_cli(
+                runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
+            )
+            jobs.append((options, output_dir, "Run comparison", "", plot_command(options, output_dir)))
+        for options, out, title, description, command in jobs:
+            _, plots, report = make_report(options, out, title=title, description=description, command=command)
+            console.print(f"{title}: {len(plots)} figures, {report}")
+    except AnalysisError as err:
+        raise _analysis_error(err) from err
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ def _export(
         "encoder": net.img_head.state_dict(),  # type: ignore[union-attr]
         "float_head": net.float_feature_extractor.state_dict(),
         "actions_head": net.A_head.state_dict(),
+        "iqn_embedding": net.iqn_fc.state_dict(),
         "iqn_bc": net.state_dict(),
     }
     manifest = export_artifacts(
@@ -96,13 +97,17 @@ def test_each_part_injected_gives_identical_outputs(tmp_path: Path) -> None:
         image_size=SIZE,
         float_layout=LAYOUT,
     )
-    assert [d.artifact for d in done] == ["encoder", "float_head", "actions_head"]
+    assert [d.artifact for d in done] == ["encoder", "float_head", "actions_head", "iqn_embedding"]
     with torch.no_grad():
         assert torch.equal(target.features(img, floats), source.features(img, floats))
+        assert torch.equal(target.iqn_fc.weight, source.iqn_fc.weight)
         x = torch.randn(5, 4, target.feature_width)
         assert torch.equal(target.A_head(x), source.A_head(x))
         assert not torch.equal(target.V_head(x), source.V_head(x))  # not named, not injected
         assert not torch.equal(target(img, floats, taus), source(img, floats, taus))
+        advantage = target(img, floats, taus) - target(img, floats, taus).mean(2, keepdim=True)
+        source_advantage = source(img, floats, taus) - source(img, floats, taus).mean(2, keepdim=True)
+        torch.testing.assert_close(advantage, source_advantage)  # the head sees exactly its trained inputs
 
 
 def test_full_iqn_injected_gives_identical_quantiles(tmp_path: Path) -> None:
@@ -215,7 +220,7 @@ def test_encoder_into_a_float_only_network_is_refused(tmp_path: Path) -> None:
 def _tiny_with_actions_head(tmp_path: Path, run_name: str) -> tuple[RLConfig, IQNNetwork]:
     base = tiny_config(tmp_path)
     source = make_network(base)
-    states = {"actions_head": source.A_head.state_dict()}
+    states = {"actions_head": source.A_head.state_dict(), "iqn_embedding": source.iqn_fc.state_dict()}
     export_artifacts(
         tmp_path / "bc",
         states,
@@ -238,7 +243,7 @@ def test_trainer_injects_when_fresh_records_it_and_does_not_reinject_on_resume(t
     assert torch.equal(trainer.target.A_head[2].weight, source.A_head[2].weight)
     trainer.run()
     run_json = json.loads((Path(cfg.paths.runs) / "injected" / "run.json").read_text())
-    assert [p["artifact"] for p in run_json["pretrained"]] == ["actions_head"]
+    assert [p["artifact"] for p in run_json["pretrained"]] == ["actions_head", "iqn_embedding"]
     assert "inject" in [e["kind"] for e in run_json["events"]]
     trained = trainer.online.A_head[2].weight.detach().clone()
     assert not torch.equal(trained, source.A_head[2].weight)

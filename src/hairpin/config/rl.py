@@ -182,10 +182,11 @@ class TrainingConfig(ConfigModel):
     """Inject ``img_head`` from a pretraining run directory (vis or bc) or its ``encoder.pt``, when the run starts
     fresh. An encoder trained on stacked frames has its first kernels summed into one channel."""
     pretrain_float_head_path: str | None = None
-    """Inject ``float_feature_extractor`` from a bc run directory or its ``float_head.pt``, when the run starts fresh."""
-    pretrain_actions_head_path: str | None = None
-    """Inject ``A_head`` from a bc run directory or its ``actions_head.pt`` (the 0 ms head), when the run starts
+    """Inject ``float_feature_extractor`` from a bc run directory or its ``float_head.pt``, when the run starts
     fresh."""
+    pretrain_actions_head_path: str | None = None
+    """Inject ``A_head`` (the 0 ms head) and the τ embedding ``iqn_fc`` it was trained behind from a bc run directory
+    or its ``actions_head.pt``, when the run starts fresh."""
     pretrain_bc_heads_path: str | None = None
     """Inject the whole network (every part) from a full-IQN bc run directory or its ``iqn_bc.pt``, when the run
     starts fresh. Applied first: the three part keys above then replace the parts they name."""

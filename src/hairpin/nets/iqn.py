@@ -23,7 +23,7 @@ from hairpin.config.nn import NNConfig
 from hairpin.nets.parts import conv_encoder, conv_output_size, cosine_embedding, dueling_head, float_mlp, iqn_linear
 from hairpin.obs import FloatLayout
 
-__all__ = ["IMAGE_MEAN", "IMAGE_SCALE", "PART_NAMES", "IQNNetwork", "fixed_taus", "sample_taus"]
+__all__ = ["IMAGE_MEAN", "IMAGE_SCALE", "PART_NAMES", "IQNNetwork", "fixed_taus", "normalise_image", "sample_taus"]
 
 IMAGE_MEAN = 128.0
 """Subtracted from the 0–255 pixel values: the middle of the uint8 range, so images are centred near 0."""
@@ -32,6 +32,11 @@ IMAGE_SCALE = 128.0
 
 PART_NAMES = ("img_head", "float_feature_extractor", "iqn_fc", "A_head", "V_head")
 """The named parts, in forward order; ``img_head`` is absent from float-only networks."""
+
+
+def normalise_image(img: Tensor) -> Tensor:
+    """(img − IMAGE_MEAN) / IMAGE_SCALE as float32: pixel values 0–255 (uint8 or float) → about [−1, 1]."""
+    return (img.float() - IMAGE_MEAN) / IMAGE_SCALE
 
 
 def sample_taus(
@@ -94,7 +99,7 @@ class IQNNetwork(nn.Module):
         if self.img_head is None:
             return float_features
         assert img is not None  # checked above
-        img_features = self.img_head((img.float() - IMAGE_MEAN) / IMAGE_SCALE)  # (B, Di)
+        img_features = self.img_head(normalise_image(img))  # (B, Di)
         return torch.cat([img_features, float_features], dim=1)  # (B, D)
 
     def forward(self, img: Tensor | None, floats: Tensor, taus: Tensor) -> Tensor:

@@ -1,7 +1,9 @@
 """Pretraining artifacts on disk (DESIGN §5): plain state dicts of network parts plus ``manifest.json``.
 
 A pretraining run directory holds any of ``encoder.pt`` (``img_head``), ``actions_head.pt`` (``A_head``),
-``float_head.pt`` (``float_feature_extractor``) and ``iqn_bc.pt`` (the whole ``IQNNetwork``), each loadable with
+``float_head.pt`` (``float_feature_extractor``), ``iqn_fc.pt`` (``iqn_fc``, the τ embedding an A_head was trained
+behind, exported with it so that injecting the head is exact) and ``iqn_bc.pt`` (the whole ``IQNNetwork``), each
+loadable with
 ``torch.load(path, weights_only=True)``, with part-relative keys (``0.weight`` for ``img_head.0.weight``) except
 ``iqn_bc.pt``, which has the network's own keys. The manifest says which files exist, their keys and shapes, the
 image normalisation, the float layout, the image size and stacking, the resolved config, the code version, the
@@ -43,10 +45,16 @@ ARTIFACT_FILES = {
     "encoder": "encoder.pt",
     "actions_head": "actions_head.pt",
     "float_head": "float_head.pt",
+    "iqn_embedding": "iqn_fc.pt",
     "iqn_bc": "iqn_bc.pt",
 }
 """Artifact name → file name."""
-ARTIFACT_PART = {"encoder": "img_head", "actions_head": "A_head", "float_head": "float_feature_extractor"}
+ARTIFACT_PART = {
+    "encoder": "img_head",
+    "actions_head": "A_head",
+    "float_head": "float_feature_extractor",
+    "iqn_embedding": "iqn_fc",
+}
 """Artifact name → the IQNNetwork part it holds (``iqn_bc`` holds the whole network)."""
 MANIFEST_NAME = "manifest.json"
 

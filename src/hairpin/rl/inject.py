@@ -2,11 +2,12 @@
 
 ``training.pretrain_bc_heads_path`` (the whole network from a full-IQN bc run) is applied first; then
 ``pretrain_encoder_path`` (``img_head``), ``pretrain_float_head_path`` (``float_feature_extractor``) and
-``pretrain_actions_head_path`` (``A_head``) replace the parts they name. Injection is strict and all-or-nothing:
-every artifact is read and checked before any weight is copied, and a missing or mis-shaped tensor, an image
-normalisation, image size or float layout other than the RL network's is an ``InjectionError`` naming it and the
-config key. An encoder trained on stacked frames (``n_stack`` > 1) has its first kernels summed into one channel,
-so that a single frame gets the response the stack of identical frames had.
+``pretrain_actions_head_path`` (``A_head``, with the τ embedding ``iqn_fc`` it was trained behind, from the same
+run's ``iqn_fc.pt``: the head's inputs are then exactly those it learnt on) replace the parts they name.
+Injection is strict and all-or-nothing: every artifact is read and checked before any weight is copied, and a
+missing or mis-shaped tensor, an image normalisation, image size or float layout other than the RL network's is an
+``InjectionError`` naming it and the config key. An encoder trained on stacked frames (``n_stack`` > 1) has its
+first kernels summed into one channel, so that a single frame gets the response the stack of identical frames had.
 
 The trainer applies it only when a run starts fresh (a resumed run keeps its trained weights) and records what was
 loaded in run.json and TensorBoard.
@@ -33,6 +34,7 @@ INJECTION_KEYS = (
     ("pretrain_encoder_path", "encoder", "img_head"),
     ("pretrain_float_head_path", "float_head", "float_feature_extractor"),
     ("pretrain_actions_head_path", "actions_head", "A_head"),
+    ("pretrain_actions_head_path", "iqn_embedding", "iqn_fc"),
 )
 """(training config key, artifact, network part or None for the whole network), in the order they are applied."""
 
@@ -107,6 +109,8 @@ def inject_pretrained(
             continue
         if part_name is not None and part_name not in parts:
             raise InjectionError(f"training.{key}: the RL network has no {part_name} (is nn.vis.enabled false?)")
+        if artifact == "iqn_embedding":
+            path = Path(path).parent if Path(path).is_file() else Path(path)
         try:
             state, manifest = read_artifact(Path(path), artifact)
         except ArtifactError as err:
