@@ -18,8 +18,10 @@ and ``FloatLayout.std``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -32,6 +34,7 @@ __all__ = [
     "FloatLayout",
     "build_floats",
     "fill_floats",
+    "float_layout_record",
 ]
 
 MATERIAL_KINDS = ("road", "grass", "dirt", "other")
@@ -128,6 +131,17 @@ class FloatLayout:
         put("distance_to_finish", self.finish_distance_cap_m / 2, self.finish_distance_cap_m / 3)
         put("freewheeling", 0.0, 1.0)
         return mean, std
+
+
+def float_layout_record(layout: FloatLayout) -> dict[str, Any]:
+    """The float layout as JSON, for datasets and artifacts to be checked against: size, named slices and a
+    digest of the mean/std table."""
+    table = np.concatenate([layout.mean, layout.std]).astype(np.float32)
+    return {
+        "size": layout.size,
+        "slices": {name: [s.start, s.stop] for name, s in layout.slices.items()},
+        "mean_std_sha256": hashlib.sha256(table.tobytes()).hexdigest(),
+    }
 
 
 @dataclass

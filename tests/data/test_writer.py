@@ -22,6 +22,16 @@ def test_writing_restores_minari_datasets_path(tmp_path: Path, monkeypatch: pyte
     assert list_datasets(tmp_path) == ["one"] and sorted(p.name for p in tmp_path.iterdir()) == ["one"]
 
 
+def test_a_relative_root_is_written_where_it_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg, maps = tiny_config(), tiny_maps()[:1]
+    with DatasetWriter("datasets", "rel", env=cfg.env, source="expert", maps=maps, expert=cfg.expert) as writer:
+        for episode in record_expert(cfg.env, cfg.expert, maps, 1):
+            writer.add(episode)
+        writer.close()
+    assert list_datasets(tmp_path / "datasets") == ["rel"]
+
+
 def test_an_existing_dataset_is_not_overwritten_unless_asked(tiny_copy: Path) -> None:
     cfg, maps = tiny_config(), tiny_maps()[:1]
     with pytest.raises(DatasetError, match=r"already exists.*--overwrite"):

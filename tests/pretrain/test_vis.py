@@ -42,7 +42,7 @@ def test_autoencoder_lowers_its_validation_loss(vis_make_config: ConfigFactory, 
     assert val[-1] < 0.5 * val[0], val
     assert {"train_loss", "val_loss"} <= set(rows[0])
     assert list(manifest["files"]) == ["encoder"]
-    assert manifest["best_epoch"] == int(np.argmin(val))
+    assert manifest["best_epoch"] == int(np.argmin(val)) + 1  # epochs count from 1
     assert (run_dir / RECONSTRUCTIONS_NAME).is_file()
     state, _ = read_artifact(run_dir, "encoder")
     assert {k: tuple(v.shape) for k, v in state.items()} == img_head_shapes(cfg)

@@ -108,7 +108,7 @@ class DatasetMeta(_Record):
     image_size: int
     n_floats: int
     float_layout: dict[str, Any]
-    """``hairpin.pretrain.artifacts.float_layout_record`` of the recording env."""
+    """``hairpin.obs.float_layout_record`` of the recording env."""
     env: dict[str, Any]
     """The recording ``EnvConfig``, dumped (its ``map`` is irrelevant: each episode names its own)."""
     expert: dict[str, Any] | None = None

@@ -68,7 +68,7 @@ def read_meta(name_or_path: str | Path, root: str | Path = "datasets") -> Datase
 
 def check_fits(meta: DatasetMeta, *, image_size: int | None, float_layout: FloatLayout | None) -> None:
     """A ``DatasetError`` naming each way the dataset does not fit a network of this image size and float layout."""
-    from hairpin.pretrain.artifacts import float_layout_record
+    from hairpin.obs import float_layout_record
 
     problems = []
     if image_size is not None and meta.image_size != image_size:

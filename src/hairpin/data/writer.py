@@ -213,7 +213,7 @@ class DatasetWriter:
 
     def close(self, recording: dict[str, Any] | None = None) -> DatasetMeta:
         """Write the rest, the map files and the sidecar, then move the dataset to ``root/name``."""
-        from hairpin.pretrain.artifacts import float_layout_record
+        from hairpin.obs import float_layout_record
 
         if not self.records:
             raise DatasetError(f"dataset {self.name!r}: no episode was recorded; refusing to write an empty dataset")

@@ -13,20 +13,18 @@ unfinished export and is refused.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
-from hairpin.obs import FloatLayout
+from hairpin.obs import FloatLayout, float_layout_record
 from hairpin.version import code_version
 
 __all__ = [
@@ -66,16 +64,6 @@ class ArtifactError(ValueError):
 def image_normalisation() -> dict[str, float]:
     """How the network normalises images: (pixel − mean) / scale on 0–255 uint8 values."""
     return {"mean": IMAGE_MEAN, "scale": IMAGE_SCALE}
-
-
-def float_layout_record(layout: FloatLayout) -> dict[str, Any]:
-    """The float layout as JSON: size, named slices and a digest of the mean/std table."""
-    table = np.concatenate([layout.mean, layout.std]).astype(np.float32)
-    return {
-        "size": layout.size,
-        "slices": {name: [s.start, s.stop] for name, s in layout.slices.items()},
-        "mean_std_sha256": hashlib.sha256(table.tobytes()).hexdigest(),
-    }
 
 
 def _serialise(state: Mapping[str, Tensor]) -> bytes:

@@ -32,7 +32,6 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
 from hairpin.actions import ACTION_NAMES, N_ACTIONS
@@ -52,7 +51,7 @@ from hairpin.pretrain.bc_metrics import (
     repeat_prev_baseline_acc,
 )
 from hairpin.pretrain.bc_model import BCModel, BCOutput, load_encoder_init
-from hairpin.pretrain.run import PretrainRun, batch_indices, resolve_device, split_demos
+from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, resolve_device, split_demos
 from hairpin.rl.learner import polyak_update
 from hairpin.rl.loss import td_target
 
@@ -324,8 +323,7 @@ def run_bc(
         f"bc: {train.n_frames} training frames on {len(set(train.maps))} maps, {val.n_frames} validation frames on "
         f"{sorted(set(val.maps))}, offsets {cfg.bc_time_offsets_ms} ms, device {device}"
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True, disable=console.quiet) as progress:
+    with epoch_progress(console) as progress:
         for epoch in range(1, cfg.train.epochs + 1):
             task = progress.add_task(f"bc epoch {epoch}", total=train.n_frames)
             metrics = trainer.train_epoch(on_batch=partial(progress.advance, task))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
@@ -30,7 +31,21 @@ from hairpin.data.arrays import DemoArrays
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import MANIFEST_NAME, export_artifacts
 
-__all__ = ["PretrainRun", "batch_indices", "resolve_device", "split_demos", "validation_maps"]
+__all__ = ["PretrainRun", "batch_indices", "epoch_progress", "resolve_device", "split_demos", "validation_maps"]
+
+HEADLINE_METRICS = (
+    "train_loss",
+    "val_loss",
+    "recon_mse",
+    "kl",
+    "train_acc",
+    "val_acc",
+    "baseline_majority_acc",
+    "baseline_repeat_prev_acc",
+    "val_mean_q_demo",
+)
+"""The metrics shown on each epoch's line (every metric goes to metrics.csv and TensorBoard)."""
+SHORT_NAMES = {"baseline_majority_acc": "majority", "baseline_repeat_prev_acc": "repeat_prev"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,6 +73,12 @@ def validation_maps(maps: tuple[str, ...], cfg: DataConfig) -> list[str]:
 def split_demos(demos: DemoArrays, cfg: DataConfig) -> tuple[DemoArrays, DemoArrays]:
     """(train, validation), split by map (``DemoArrays.split_by_map``)."""
     return demos.split_by_map(validation_maps(demos.maps, cfg))
+
+
+def epoch_progress(console: Console) -> Progress:
+    """A transient bar for one epoch's batches; off when the console is quiet or not a terminal."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True, disable=console.quiet or not console.is_terminal)
 
 
 def batch_indices(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -100,7 +121,7 @@ class PretrainRun:
             self.best_states = {k: {n: t.detach().cpu().clone() for n, t in s.items()} for k, s in states.items()}
         else:
             self.epochs_since_best += 1
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        shown = "  ".join(f"{SHORT_NAMES.get(k, k)} {metrics[k]:.4g}" for k in HEADLINE_METRICS if k in metrics)
         self.console.print(f"epoch {epoch:3d}  {shown}{'  [green]best[/green]' if improved else ''}")
         limit = self.cfg.train.max_minutes
         if self.epochs_since_best >= self.cfg.train.early_stop_patience:

@@ -21,13 +21,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
 from hairpin.config.pretrain import VisConfigPretrain
 from hairpin.data.arrays import DemoArrays
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
-from hairpin.pretrain.run import PretrainRun, batch_indices, resolve_device, split_demos
+from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, resolve_device, split_demos
 from hairpin.pretrain.vis_frames import FrameStacker
 from hairpin.pretrain.vis_grid import write_reconstructions
 from hairpin.pretrain.vis_models import Autoencoder, VariationalAutoencoder, VisModel, build_vis_model
@@ -145,11 +144,6 @@ def _load_demos(cfg: VisConfigPretrain) -> DemoArrays:
     return demos
 
 
-def _progress(console: Console) -> Progress:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=console, transient=True)
-
-
 def run_vis(
     cfg: VisConfigPretrain, *, console: Console | None = None, demos: DemoArrays | None = None
 ) -> dict[str, Any]:
@@ -168,8 +162,8 @@ def run_vis(
     limit = cfg.train.max_minutes
     deadline = None if limit is None else run.started + 60.0 * limit
     best_model: dict[str, Tensor] = {}
-    for epoch in range(cfg.train.epochs):
-        with _progress(run.console) as progress:  # transient: gone before the epoch's line is printed
+    for epoch in range(1, cfg.train.epochs + 1):
+        with epoch_progress(run.console) as progress:  # transient: gone before the epoch's line is printed
             bar = progress.add_task(f"epoch {epoch}", total=trainer.n_batches())
             train_losses = trainer.train_epoch(rng, deadline=deadline, on_batch=partial(progress.advance, bar))
         val_losses = trainer.evaluate()

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from hairpin.config.rl import TrainingConfig
 from hairpin.nets import IQNNetwork
 from hairpin.nets.stacking import sum_first_conv_channels
-from hairpin.obs import FloatLayout
-from hairpin.pretrain.artifacts import ArtifactError, float_layout_record, image_normalisation, read_artifact
+from hairpin.obs import FloatLayout, float_layout_record
+from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
 
 __all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained"]
 

@@ -1,0 +1,136 @@
+"""Race results per map and race kind, read from the race tags, and their statistics at a checkpoint.
+
+Tags (DESIGN §6; Linesight writes them without ``Race/``, its older versions without trained/blind):
+``Race/{eval|explo}_race_time_{trained|blind}_{map}`` (s, the real elapsed time, DNF included),
+``…_race_finished_…`` (1 finished, 0 DNF) and ``…_race_time_finished_…`` (s, finished races only).
+Eval and exploration races are different keys and never mixed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hairpin.analysis.run import Run
+
+__all__ = ["RaceKey", "RaceSeries", "RaceStats", "race_key", "race_keys", "race_series", "race_stats"]
+
+_RACE_TAG = re.compile(
+    r"^(?:Race/)?(?P<kind>eval|explo)_race_(?P<what>time_finished|time|finished)_(?!robust_)"
+    r"(?:(?P<fill>trained|blind)_)?(?P<map>.+)$"
+)
+
+
+@dataclass(frozen=True, order=True)
+class RaceKey:
+    """Races of one kind on one map: ``eval`` or ``explo``; ``trained``/``blind`` when the tags say it."""
+
+    kind: str
+    map: str
+    fill: str = ""
+
+    @property
+    def label(self) -> str:
+        """``eval blind sprint``."""
+        return " ".join(part for part in (self.kind, self.fill, self.map) if part)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe form: ``eval_blind_sprint``."""
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.label.replace(" ", "_"))
+
+
+def race_key(tag: str) -> tuple[RaceKey, str] | None:
+    """(key, ``time`` | ``finished`` | ``time_finished``) of a race tag, or None for any other tag."""
+    match = _RACE_TAG.match(tag)
+    if match is None:
+        return None
+    return RaceKey(match["kind"], match["map"], match["fill"] or ""), match["what"]
+
+
+def race_keys(tags: Iterable[str]) -> dict[RaceKey, dict[str, str]]:
+    """Every race key among ``tags``, with its tags by what they hold."""
+    keys: dict[RaceKey, dict[str, str]] = {}
+    for tag in tags:
+        found = race_key(tag)
+        if found is not None:
+            keys.setdefault(found[0], {})[found[1]] = tag
+    return dict(sorted(keys.items()))
+
+
+@dataclass(frozen=True)
+class RaceSeries:
+    """The races of one key in one run, on one axis; R races of which F finished."""
+
+    x: np.ndarray  # (R,) axis position of each race, sorted
+    finished: np.ndarray | None  # (R,) bool; None when the run has no _race_finished_ tag
+    finish_x: np.ndarray  # (F,) axis position of each finished race, sorted
+    finish_time: np.ndarray  # (F,) race time in s
+
+
+def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
+    """The races of ``key`` in ``run`` on ``axis``, or None when the run has none."""
+    tags = race_keys(run.series).get(key, {})
+    if not tags:
+        return None
+    finished = None
+    if "finished" in tags:
+        flags = run.series[tags["finished"]]
+        x = run.positions(flags, axis)
+        order = np.argsort(x, kind="stable")
+        x, finished = x[order], flags.value[order] > 0.5
+    else:
+        times = run.series[tags["time"]]
+        x = np.sort(run.positions(times, axis), kind="stable")
+    if "time_finished" in tags:
+        done = run.series[tags["time_finished"]]
+        finish_x, finish_time = run.positions(done, axis), done.value
+    elif "time" in tags and "finished" in tags and len(run.series[tags["time"]]) == len(run.series[tags["finished"]]):
+        times, flags = run.series[tags["time"]], run.series[tags["finished"]]
+        mask = flags.value > 0.5  # both logged together for each race, so they pair in logging order
+        finish_x, finish_time = run.positions(times, axis)[mask], times.value[mask]
+    else:
+        finish_x, finish_time = np.zeros(0), np.zeros(0)
+    order = np.argsort(finish_x, kind="stable")
+    return RaceSeries(x, finished, finish_x[order], finish_time[order])
+
+
+@dataclass(frozen=True)
+class RaceStats:
+    """Statistics of the races up to a checkpoint; None where there is nothing to compute them from."""
+
+    races: int
+    finished: int
+    best: float | None
+    mean: float | None
+    median: float | None
+    finish_rate: float | None
+    window_races: int
+    window_finish_rate: float | None
+    first_finish: float | None
+    """Axis position of the first finished race (in the axis's unit), if it came before the checkpoint."""
+
+
+def race_stats(series: RaceSeries, at: float, window: float) -> RaceStats:
+    """Statistics of the races with position <= ``at``; windowed finish rate over ``(at - window, at]``."""
+    upto = int(np.searchsorted(series.x, at, side="right"))
+    since = int(np.searchsorted(series.x, at - window, side="right"))
+    times = series.finish_time[: int(np.searchsorted(series.finish_x, at, side="right"))]
+    flags = series.finished
+    rate = float(flags[:upto].mean()) if flags is not None and upto else None
+    window_rate = float(flags[since:upto].mean()) if flags is not None and upto > since else None
+    first = float(series.finish_x[0]) if series.finish_x.size and series.finish_x[0] <= at else None
+    return RaceStats(
+        races=upto,
+        finished=int(flags[:upto].sum()) if flags is not None else int(times.size),
+        best=float(times.min()) if times.size else None,
+        mean=float(times.mean()) if times.size else None,
+        median=float(np.median(times)) if times.size else None,
+        finish_rate=rate,
+        window_races=upto - since,
+        window_finish_rate=window_rate,
+        first_finish=first,
+    )
