@@ -39,6 +39,7 @@ from hairpin.config.memory import MemoryConfig
 from hairpin.config.pretrain import BCConfig
 from hairpin.config.rl import IQNConfig
 from hairpin.data.arrays import DemoArrays
+from hairpin.devices import resolve_device
 from hairpin.nets.iqn import fixed_taus, sample_taus
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import read_manifest
@@ -51,7 +52,7 @@ from hairpin.pretrain.bc_metrics import (
     repeat_prev_baseline_acc,
 )
 from hairpin.pretrain.bc_model import BCModel, BCOutput, load_encoder_init
-from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, resolve_device, split_demos
+from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, split_demos
 from hairpin.rl.learner import polyak_update
 from hairpin.rl.loss import td_target
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
@@ -31,7 +30,7 @@ from hairpin.data.arrays import DemoArrays
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import MANIFEST_NAME, export_artifacts
 
-__all__ = ["PretrainRun", "batch_indices", "epoch_progress", "resolve_device", "split_demos", "validation_maps"]
+__all__ = ["PretrainRun", "batch_indices", "epoch_progress", "split_demos", "validation_maps"]
 
 HEADLINE_METRICS = (
     "train_loss",
@@ -46,15 +45,6 @@ HEADLINE_METRICS = (
 )
 """The metrics shown on each epoch's line (every metric goes to metrics.csv and TensorBoard)."""
 SHORT_NAMES = {"baseline_majority_acc": "majority", "baseline_repeat_prev_acc": "repeat_prev"}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cuda`` without a device is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def validation_maps(maps: tuple[str, ...], cfg: DataConfig) -> list[str]:

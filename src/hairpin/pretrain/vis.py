@@ -25,8 +25,9 @@ from torch import Tensor
 
 from hairpin.config.pretrain import VisConfigPretrain
 from hairpin.data.arrays import DemoArrays
+from hairpin.devices import resolve_device
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
-from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, resolve_device, split_demos
+from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, split_demos
 from hairpin.pretrain.vis_frames import FrameStacker
 from hairpin.pretrain.vis_grid import write_reconstructions
 from hairpin.pretrain.vis_models import Autoencoder, VariationalAutoencoder, VisModel, build_vis_model

@@ -19,6 +19,7 @@ import torch
 
 from hairpin.actions import N_ACTIONS
 from hairpin.config.rl import RLConfig
+from hairpin.devices import resolve_device
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import Explorer
 from hairpin.rl.map_cycle import MapCycle, unique_maps
@@ -27,7 +28,7 @@ from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.shared_weights import SharedWeights
 from hairpin.sim.race import RaceSim, float_layout
 
-__all__ = ["CollectorLinks", "collector_main", "make_network", "resolve_device"]
+__all__ = ["CollectorLinks", "collector_main", "make_network"]
 
 WAIT_POLL_S = 0.5
 """How often a waiting collector checks whether it should stop."""
@@ -42,15 +43,6 @@ class CollectorLinks(NamedTuple):
     stop: Any  # multiprocessing.Event
     slots: Any  # multiprocessing.Semaphore: races that may wait for the learner
     spool: Path  # directory the race files go through
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def make_network(cfg: RLConfig) -> IQNNetwork:

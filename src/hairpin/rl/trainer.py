@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from hairpin.config.rl import RLConfig
+from hairpin.devices import resolve_device
 from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
@@ -34,7 +35,7 @@ from hairpin.rl.checkpoint import (
     save_best_race,
     save_checkpoint,
 )
-from hairpin.rl.collector import make_network, resolve_device
+from hairpin.rl.collector import make_network
 from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
 from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
