@@ -49,6 +49,7 @@ def test_bc_pretrain_configs_load(name: str) -> None:
         ("pretrain/vis/v1_cpu.yaml", "rl/cpu_vis.yaml"),
         ("pretrain/bc/v1.1_cpu.yaml", "rl/cpu_vis.yaml"),
         ("pretrain/bc/v2_cpu.yaml", "rl/cpu_vis.yaml"),
+        ("pretrain/bc/v3_cpu.yaml", "rl/cpu_vis.yaml"),
     ],
 )
 def test_pretrain_networks_are_the_rl_networks_they_feed(pretrain: str, rl: str) -> None:
