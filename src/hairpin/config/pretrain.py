@@ -122,7 +122,8 @@ class BCConfig(_PretrainBase):
     margin_weight: float = Field(1.0, ge=0)
     """Weight of the margin loss (full IQN)."""
     td_weight: float = Field(0.0, ge=0)
-    """Weight of n-step TD on the demonstrations' rewards (full IQN); 0 turns it off."""
+    """Weight of n-step TD on the demonstrations' rewards (full IQN); 0 turns it off. TD is trained on but left
+    out of the early-stopping loss (cross-entropy + margin): its targets move as Q spreads along the episodes."""
     td_n_steps: int = Field(3, ge=1)
     """n of the TD target."""
     gamma: float = Field(0.999, gt=0, le=1)

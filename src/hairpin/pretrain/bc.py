@@ -216,7 +216,11 @@ class BCTrainer:
             sums.add(terms, out, batch)
             if on_batch is not None:
                 on_batch(b)
-        metrics = {"train_loss": sums.per_frame("total"), "train_acc": sums.acc()}
+        metrics = {
+            "train_loss": self._mean_loss(sums),
+            "train_objective": sums.per_frame("total"),
+            "train_acc": sums.acc(),
+        }
         return metrics | self._term_metrics("train", sums)
 
     @torch.no_grad()
@@ -253,13 +257,15 @@ class BCTrainer:
         return metrics
 
     def _mean_loss(self, sums: _Sums) -> float:
-        """The epoch's loss with each term averaged over what it averages over in a batch."""
+        """The imitation loss of the epoch, cross-entropy (+ margin for full IQN), each term averaged as in a batch.
+
+        It is what early stopping compares. The TD term is trained on but left out: its targets move as Q spreads
+        along the demonstrations, so it grows while the network improves and cannot rank epochs.
+        """
         cfg = self.cfg
         loss = sums.ce_mean()
         if cfg.use_full_iqn:
             loss += cfg.margin_weight * sums.per_frame("margin")
-        if self.td is not None:
-            loss += cfg.td_weight * sums.td_mean()
         return loss
 
     def _term_metrics(self, prefix: str, sums: _Sums) -> dict[str, float]:
