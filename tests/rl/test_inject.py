@@ -130,6 +130,33 @@ def test_part_keys_override_the_full_network(tmp_path: Path) -> None:
     assert torch.equal(target.V_head[0].weight, full.V_head[0].weight)
 
 
+def test_advantage_scale_keeps_the_greedy_action_and_scales_the_advantages(tmp_path: Path) -> None:
+    source = _net(1)
+    run = _export(tmp_path / "bc", source)
+    plain, scaled = _net(2), _net(2)
+    inject_pretrained(plain, _training(pretrain_bc_heads_path=str(run)), image_size=SIZE, float_layout=LAYOUT)
+    cfg = _training(pretrain_bc_heads_path=str(run), pretrain_advantage_scale=0.01)
+    [done] = inject_pretrained(scaled, cfg, image_size=SIZE, float_layout=LAYOUT)
+    assert done.advantage_scale == 0.01
+    img, floats, _ = _inputs()
+    with torch.no_grad():
+        features = plain.features(img, floats)[:, None, :]  # (B, 1, D)
+        torch.testing.assert_close(scaled.A_head(features), 0.01 * plain.A_head(features))
+        assert torch.equal(scaled.V_head(features), plain.V_head(features))
+        q_plain, q_scaled = plain.q_values(img, floats), scaled.q_values(img, floats)
+    v = q_plain.mean(1, keepdim=True)  # the dueling mean removes A's mean: Q − mean Q is the scaled advantage
+    torch.testing.assert_close(q_scaled - q_scaled.mean(1, keepdim=True), 0.01 * (q_plain - v))
+
+
+def test_advantage_scale_without_an_injected_head_changes_nothing(tmp_path: Path) -> None:
+    run = _export(tmp_path / "vis", _net(1))
+    net = _net(2)
+    before = net.A_head[2].weight.clone()
+    cfg = _training(pretrain_encoder_path=str(run), pretrain_advantage_scale=0.01)
+    [done] = inject_pretrained(net, cfg, image_size=SIZE, float_layout=LAYOUT)
+    assert torch.equal(net.A_head[2].weight, before) and done.advantage_scale is None
+
+
 def test_stacked_encoder_is_summed_to_one_channel(tmp_path: Path) -> None:
     stacked = _net(1, in_channels=3)
     run = _export(tmp_path / "vis", stacked, n_stack=3)

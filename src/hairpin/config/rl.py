@@ -187,6 +187,11 @@ class TrainingConfig(ConfigModel):
     pretrain_actions_head_path: str | None = None
     """Inject ``A_head`` (the 0 ms head) and the τ embedding ``iqn_fc`` it was trained behind from a bc run directory
     or its ``actions_head.pt``, when the run starts fresh."""
+    pretrain_advantage_scale: float = Field(1.0, gt=0)
+    """Multiplies the output layer (weight and bias) of an injected ``A_head``, from ``pretrain_actions_head_path``
+    or ``pretrain_bc_heads_path``. A head trained by cross-entropy has logit gaps of several units, where RL's
+    advantages are about 0.01 with the default reward (a 50 ms decision changes a 7 s mini-race's return little):
+    a scale near 0.005 keeps the head's greedy action and puts its advantages on the scale TD will give them."""
     pretrain_bc_heads_path: str | None = None
     """Inject the whole network (every part) from a full-IQN bc run directory or its ``iqn_bc.pt``, when the run
     starts fresh. Applied first: the three part keys above then replace the parts they name."""

@@ -15,10 +15,11 @@ loaded in run.json and TensorBoard.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from hairpin.config.rl import TrainingConfig
@@ -27,7 +28,7 @@ from hairpin.nets.stacking import sum_first_conv_channels
 from hairpin.obs import FloatLayout, float_layout_record
 from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
 
-__all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained"]
+__all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained", "scale_advantages"]
 
 INJECTION_KEYS = (
     ("pretrain_bc_heads_path", "iqn_bc", None),
@@ -56,6 +57,7 @@ class Injected:
     best_epoch: int
     code_version: str
     stacked_channels_summed: int | None
+    advantage_scale: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,4 +138,19 @@ def inject_pretrained(
         planned.append((target, state, record))
     for target, state, _ in planned:
         target.load_state_dict(state, strict=True)
+    if cfg.pretrain_advantage_scale != 1.0 and any("A_head" in record.parts for _, _, record in planned):
+        scale_advantages(net, cfg.pretrain_advantage_scale)
+        planned = [
+            (t, s, replace(r, advantage_scale=cfg.pretrain_advantage_scale) if "A_head" in r.parts else r)
+            for t, s, r in planned
+        ]
     return [record for _, _, record in planned]
+
+
+@torch.no_grad()
+def scale_advantages(net: IQNNetwork, scale: float) -> None:
+    """Multiply the output layer of ``A_head`` by ``scale``: every advantage scales, the greedy action stays."""
+    output = net.A_head[-1]
+    assert isinstance(output, nn.Linear)
+    output.weight.mul_(scale)
+    output.bias.mul_(scale)
