@@ -41,6 +41,12 @@ def _invoke(args: list[str]) -> str:
     return output
 
 
+def _record(n_maps: int) -> None:
+    """A toy dataset ``toy``: one expert episode on each of ``n_maps`` short generated maps gen-3, gen-4, ..."""
+    generated = ["--generated", str(n_maps), "--generator-seed", "3", "--generated-blocks", "6"]
+    _invoke(["demos", "record", *generated, "--image-size", "32", "--episodes", "1", "--noise", "0.3", "--out", "toy"])
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -48,26 +54,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_record_pretrain_clone_and_inject(in_tmp: Path) -> None:
-    _invoke(
-        [
-            "demos",
-            "record",
-            "--generated",
-            "3",
-            "--generator-seed",
-            "3",
-            "--generated-blocks",
-            "6",
-            "--image-size",
-            "32",
-            "--episodes",
-            "1",
-            "--noise",
-            "0.3",
-            "--out",
-            "toy",
-        ]
-    )
+    _record(3)
     common = ["data.dataset=toy", "data.validation_maps=[gen-5]", "train.epochs=2", "train.batch_size=64", *TINY_NN]
     out = _invoke(["pretrain", "vis", str(CONFIGS / "pretrain/vis/v1_cpu.yaml"), *_sets(*common, "run_name=vis")])
     assert "encoder.pt + manifest.json" in out
@@ -104,24 +91,7 @@ def test_record_pretrain_clone_and_inject(in_tmp: Path) -> None:
 
 
 def test_pretrain_refuses_a_dataset_of_another_image_size(in_tmp: Path) -> None:
-    _invoke(
-        [
-            "demos",
-            "record",
-            "--generated",
-            "2",
-            "--generator-seed",
-            "3",
-            "--generated-blocks",
-            "6",
-            "--image-size",
-            "32",
-            "--episodes",
-            "1",
-            "--out",
-            "toy",
-        ]
-    )
+    _record(2)
     result = runner.invoke(
         app,
         [
@@ -137,24 +107,7 @@ def test_pretrain_refuses_a_dataset_of_another_image_size(in_tmp: Path) -> None:
 
 
 def test_train_refuses_an_artifact_that_does_not_fit(in_tmp: Path) -> None:
-    _invoke(
-        [
-            "demos",
-            "record",
-            "--generated",
-            "2",
-            "--generator-seed",
-            "3",
-            "--generated-blocks",
-            "6",
-            "--image-size",
-            "32",
-            "--episodes",
-            "1",
-            "--out",
-            "toy",
-        ]
-    )
+    _record(2)
     _invoke(
         [
             "pretrain",
