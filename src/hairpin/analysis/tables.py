@@ -165,7 +165,8 @@ def overlap_notes(cells: Sequence[Cell], unit: str) -> list[str]:
                 if at is not None and intervals_overlap(*as_estimate):
                     pairs.setdefault((metric, statistic, a.subject, b.subject), []).append(at)
     return [
-        f"{metric} · {statistic}: the 95% intervals of {a} and {b} overlap at {', '.join(f'{x:g}' for x in ats)} "
+        f"{metric} · {statistic}: the 95% intervals of {a} and {b} overlap at "
+        f"{', '.join(f'{x:g}' for x in sorted(ats))} "
         f"{unit} (no clear difference there)"
         for (metric, statistic, a, b), ats in pairs.items()
     ]
