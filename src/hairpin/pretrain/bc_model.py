@@ -32,6 +32,7 @@ from hairpin.config.pretrain import BCConfig
 from hairpin.nets.iqn import IQNNetwork
 from hairpin.nets.parts import cosine_embedding, dueling_head
 from hairpin.nets.stacking import sum_first_conv_channels
+from hairpin.nets.state_dict import compare_state_dict
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
 
@@ -147,16 +148,13 @@ class BCModel(nn.Module):
 
 def load_strict(module: nn.Module, state: dict[str, Tensor], what: str) -> None:
     """Load ``state`` into ``module`` only if every key is present and every shape equal; else name the tensors."""
-    ours = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in state.items()}
-    missing, unexpected = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
-    wrong = [
-        f"{k}: {theirs[k]} in {what}, {ours[k]} expected"
-        for k in sorted(set(ours) & set(theirs))
-        if ours[k] != theirs[k]
-    ]
-    if missing or unexpected or wrong:
-        raise ArtifactError(f"{what} does not fit: missing {missing}, unexpected {unexpected}, shapes {wrong}")
+    diff = compare_state_dict(module, state)
+    if diff:
+        ours = module.state_dict()
+        wrong = [f"{k}: {tuple(state[k].shape)} in {what}, {tuple(ours[k].shape)} expected" for k in diff.mis_shaped]
+        raise ArtifactError(
+            f"{what} does not fit: missing {diff.missing}, unexpected {diff.unexpected}, shapes {wrong}"
+        )
     module.load_state_dict(state, strict=True)
 
 

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from hairpin.nets.state_dict import compare_state_dict
 
 __all__ = [
     "CheckpointError",
@@ -75,12 +76,11 @@ def check_state_dict(module: nn.Module, state: Any, source: str) -> None:
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{source}: holds a {type(state).__name__}, not a state dict")
     expected = module.state_dict()
-    problems = [f"missing {key} {_shape(value)}" for key, value in expected.items() if key not in state]
-    problems += [f"unexpected {key} {_shape(value)}" for key, value in state.items() if key not in expected]
+    diff = compare_state_dict(module, state)
+    problems = [f"missing {key} {_shape(expected[key])}" for key in diff.missing]
+    problems += [f"unexpected {key} {_shape(state[key])}" for key in diff.unexpected]
     problems += [
-        f"mis-shaped {key}: checkpoint {_shape(state[key])}, module {_shape(value)}"
-        for key, value in expected.items()
-        if key in state and _shape(state[key]) != _shape(value)
+        f"mis-shaped {key}: checkpoint {_shape(state[key])}, module {_shape(expected[key])}" for key in diff.mis_shaped
     ]
     if problems:
         raise CheckpointError(f"{source} does not fit {type(module).__name__}:\n  " + "\n  ".join(problems))

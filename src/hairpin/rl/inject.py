@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from hairpin.config.rl import TrainingConfig
 from hairpin.nets import IQNNetwork
 from hairpin.nets.stacking import sum_first_conv_channels
+from hairpin.nets.state_dict import compare_state_dict
 from hairpin.obs import FloatLayout, float_layout_record
 from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
 
@@ -85,18 +86,14 @@ def _check_manifest(key: str, artifact: str, manifest: dict[str, Any], image_siz
 
 
 def _check_shapes(key: str, target: nn.Module, state: dict[str, Tensor], what: str) -> None:
-    ours = {k: tuple(v.shape) for k, v in target.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in state.items()}
-    missing = sorted(set(ours) - set(theirs))
-    unexpected = sorted(set(theirs) - set(ours))
-    wrong = [
-        f"{k}: artifact {theirs[k]}, network {ours[k]}" for k in sorted(set(ours) & set(theirs)) if ours[k] != theirs[k]
-    ]
-    if missing or unexpected or wrong:
-        problems = [f"missing tensors {missing}"] * bool(missing) + [f"unexpected tensors {unexpected}"] * bool(
-            unexpected
-        )
-        raise InjectionError(f"training.{key}: {what} does not fit the RL network: " + "; ".join(problems + wrong))
+    diff = compare_state_dict(target, state)
+    if not diff:
+        return
+    ours = target.state_dict()
+    problems = [f"missing tensors {diff.missing}"] * bool(diff.missing)
+    problems += [f"unexpected tensors {diff.unexpected}"] * bool(diff.unexpected)
+    problems += [f"{k}: artifact {tuple(state[k].shape)}, network {tuple(ours[k].shape)}" for k in diff.mis_shaped]
+    raise InjectionError(f"training.{key}: {what} does not fit the RL network: " + "; ".join(problems))
 
 
 def inject_pretrained(
