@@ -12,19 +12,14 @@ from torch import Tensor
 __all__ = ["sum_first_conv_channels"]
 
 
-def sum_first_conv_channels(state: dict[str, Tensor], in_channels: int = 1) -> dict[str, Tensor]:
-    """A copy of an ``img_head`` state dict whose first conv weight (O, C, k, k) becomes (O, in_channels, k, k).
+def sum_first_conv_channels(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A copy of an ``img_head`` state dict whose first conv weight (O, C, k, k) becomes (O, 1, k, k), summed over C.
 
     The first conv is the 4-D weight whose key sorts first by layer index (``0.weight`` in part-relative keys,
-    ``img_head.0.weight`` in network keys). With ``in_channels`` > 1 the summed kernel is repeated and divided by
-    ``in_channels``, so a stack of identical frames still gets the same response.
+    ``img_head.0.weight`` in network keys).
     """
     conv_keys = [k for k, v in state.items() if k.endswith("weight") and v.ndim == 4]
     if not conv_keys:
         raise ValueError(f"no convolution weight in the state dict; keys: {sorted(state)}")
     first = min(conv_keys, key=lambda k: int(k.split(".")[-2]))
-    weight = state[first]  # (O, C, k, k)
-    summed = weight.sum(dim=1, keepdim=True)  # (O, 1, k, k)
-    out = dict(state)
-    out[first] = (summed / in_channels).repeat(1, in_channels, 1, 1) if in_channels > 1 else summed
-    return out
+    return {**state, first: state[first].sum(dim=1, keepdim=True)}  # (O, 1, k, k)

@@ -33,7 +33,6 @@ __all__ = [
     "MANIFEST_NAME",
     "ArtifactError",
     "export_artifacts",
-    "float_layout_record",
     "image_normalisation",
     "read_artifact",
     "read_manifest",

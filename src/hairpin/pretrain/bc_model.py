@@ -180,6 +180,6 @@ def load_encoder_init(net: IQNNetwork, path: str | Path, image_size: int) -> dic
         )
     convs = [v for v in state.values() if v.ndim == 4]  # (O, C, k, k) kernels, the first conv first
     if convs and convs[0].shape[1] > 1:
-        state = sum_first_conv_channels(state, in_channels=1)
+        state = sum_first_conv_channels(state)
     load_strict(net.img_head, state, f"encoder from {path}")
     return manifest

@@ -15,7 +15,7 @@ loaded in run.json and TensorBoard.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def inject_pretrained(
 ) -> list[Injected]:
     """Copy every artifact the config names into ``net``; return what was loaded (empty when none is named)."""
     planned: list[tuple[nn.Module, dict[str, Tensor], Injected]] = []
+    scale = cfg.pretrain_advantage_scale if cfg.pretrain_advantage_scale != 1.0 else None
     parts = net.parts()
     for key, artifact, part_name in INJECTION_KEYS:
         path = getattr(cfg, key)
@@ -120,27 +121,25 @@ def inject_pretrained(
         if artifact == "encoder" and n_stack > 1:
             state, summed = sum_first_conv_channels(state), n_stack
         target = net if part_name is None else parts[part_name]
+        parts_loaded = list(parts) if part_name is None else [part_name]
         _check_shapes(key, target, state, f"{artifact} from {path}")
         record = Injected(
             key=key,
             path=str(path),
             artifact=artifact,
-            parts=list(parts) if part_name is None else [part_name],
+            parts=parts_loaded,
             tensors=len(state),
             task=str(manifest.get("task")),
             best_epoch=int(manifest.get("best_epoch", -1)),
             code_version=str(manifest.get("code_version")),
             stacked_channels_summed=summed,
+            advantage_scale=scale if "A_head" in parts_loaded else None,
         )
         planned.append((target, state, record))
     for target, state, _ in planned:
         target.load_state_dict(state, strict=True)
-    if cfg.pretrain_advantage_scale != 1.0 and any("A_head" in record.parts for _, _, record in planned):
+    if any(record.advantage_scale is not None for _, _, record in planned):
         scale_advantages(net, cfg.pretrain_advantage_scale)
-        planned = [
-            (t, s, replace(r, advantage_scale=cfg.pretrain_advantage_scale) if "A_head" in r.parts else r)
-            for t, s, r in planned
-        ]
     return [record for _, _, record in planned]
 
 
