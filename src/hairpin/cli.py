@@ -438,12 +438,14 @@ def analyze_runs(
 
     from hairpin.analysis import AnalysisError, AnalysisOptions, analyze, render
     from hairpin.analysis.plots import write_plots
+    from hairpin.analysis.render import check_format
 
     values = dict(interval=interval, step_interval=step_interval, window=window, gap_minutes=gap_minutes)
     options = AnalysisOptions.from_cli(
         runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
     )
     try:
+        check_format(format_)
         analysis = analyze(options)
         text = render(analysis, format_)
         plots = write_plots(analysis, output_dir) if plot else []

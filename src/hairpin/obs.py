@@ -34,6 +34,7 @@ __all__ = [
     "FloatLayout",
     "build_floats",
     "fill_floats",
+    "float_layout_differences",
     "float_layout_record",
 ]
 
@@ -257,3 +258,18 @@ def build_floats(
         float(mini_race_time),
     )
     return out.astype(np.float32)
+
+
+def float_layout_differences(stored: dict[str, Any] | None, layout: FloatLayout) -> list[str]:
+    """How a recorded layout (``float_layout_record`` of a dataset or artifact) differs from ``layout``; [] if not."""
+    wanted, stored = float_layout_record(layout), stored or {}
+    problems = []
+    if stored.get("size") != wanted["size"]:
+        problems.append(f"floats have {stored.get('size')} values, expected {wanted['size']}")
+    theirs = stored.get("slices", {})
+    slices = sorted(k for k in set(wanted["slices"]) | set(theirs) if wanted["slices"].get(k) != theirs.get(k))
+    if slices:
+        problems.append(f"float slices differ: {', '.join(slices)}")
+    if stored.get("mean_std_sha256") != wanted["mean_std_sha256"]:
+        problems.append("the float normalisation (mean/std) table differs")
+    return problems

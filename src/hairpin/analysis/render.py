@@ -20,7 +20,7 @@ from hairpin.analysis.axes import AXES, UNIT
 from hairpin.analysis.errors import AnalysisError
 from hairpin.analysis.tables import RACE_STATISTICS, Cell, Subject
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "check_format", "render"]
 
 FORMATS = ("text", "csv", "json", "md")
 _RACE_COLUMNS = {
@@ -226,14 +226,19 @@ def as_json(analysis: Analysis) -> dict[str, Any]:
     }
 
 
+def check_format(fmt: str) -> None:
+    """An ``AnalysisError`` for a format ``render`` does not write, before any run is read."""
+    if fmt not in FORMATS:
+        raise AnalysisError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
 def render(analysis: Analysis, fmt: str) -> str:
     """``analysis`` in ``fmt`` (text, csv, json or md)."""
+    check_format(fmt)
     if fmt == "text":
         return render_text(analysis)
     if fmt == "md":
         return render_text(analysis, md=True)
     if fmt == "csv":
         return _csv(analysis)
-    if fmt == "json":
-        return json.dumps(as_json(analysis), indent=1) + "\n"
-    raise AnalysisError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return json.dumps(as_json(analysis), indent=1) + "\n"

@@ -13,22 +13,22 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from hairpin.actions import ACTION_KEYS
+
 __all__ = ["DemoArrays", "keys_to_actions"]
+
+
+_CODE_TO_ACTION = np.full(16, -1, np.int8)
+_CODE_TO_ACTION[ACTION_KEYS.astype(np.int64) @ np.array([8, 4, 2, 1])] = np.arange(len(ACTION_KEYS))
+"""Action index of each key code accel·8 + brake·4 + left·2 + right."""
 
 
 def keys_to_actions(keys: np.ndarray) -> np.ndarray:
     """Key presses (..., 4) [accel, brake, left, right] → action indices (...,) int8; left+right counts as neither."""
-    from hairpin.actions import ACTION_KEYS
-
-    k = np.asarray(keys).astype(np.int8)
-    both = (k[..., 2] > 0) & (k[..., 3] > 0)
-    k = k.copy()
-    k[both, 2:] = 0
+    k = np.asarray(keys).astype(np.int8)  # a copy
+    k[(k[..., 2] > 0) & (k[..., 3] > 0), 2:] = 0
     code = k[..., 0] * 8 + k[..., 1] * 4 + k[..., 2] * 2 + k[..., 3]  # (...,)
-    table = np.full(16, -1, np.int8)
-    for a, (acc, brk, left, right) in enumerate(ACTION_KEYS):
-        table[acc * 8 + brk * 4 + left * 2 + right] = a
-    return table[code]
+    return _CODE_TO_ACTION[code]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from hairpin.actions import N_ACTIONS
 from hairpin.data.arrays import DemoArrays
 from hairpin.data.episode import PAD
 from hairpin.data.meta import SIDECAR, DatasetError, DatasetMeta, minari_data_dir
-from hairpin.obs import FloatLayout
+from hairpin.obs import FloatLayout, float_layout_differences
 
 __all__ = ["DatasetError", "DatasetMeta", "check_fits", "list_datasets", "load_actions", "load_demos", "read_meta"]
 
@@ -68,23 +68,11 @@ def read_meta(name_or_path: str | Path, root: str | Path = "datasets") -> Datase
 
 def check_fits(meta: DatasetMeta, *, image_size: int | None, float_layout: FloatLayout | None) -> None:
     """A ``DatasetError`` naming each way the dataset does not fit a network of this image size and float layout."""
-    from hairpin.obs import float_layout_record
-
     problems = []
     if image_size is not None and meta.image_size != image_size:
         problems.append(f"images are {meta.image_size} px, expected {image_size} px")
     if float_layout is not None:
-        wanted, stored = float_layout_record(float_layout), meta.float_layout
-        if stored.get("size") != wanted["size"]:
-            problems.append(f"floats have {stored.get('size')} values, expected {wanted['size']}")
-        slices = sorted(
-            k for k in set(wanted["slices"]) | set(stored.get("slices", {}))
-            if wanted["slices"].get(k) != stored.get("slices", {}).get(k)
-        )  # fmt: skip
-        if slices:
-            problems.append(f"float slices differ: {', '.join(slices)}")
-        if stored.get("mean_std_sha256") != wanted["mean_std_sha256"]:
-            problems.append("the float normalisation (mean/std) table differs")
+        problems += float_layout_differences(meta.float_layout, float_layout)
     if problems:
         raise DatasetError(f"dataset {meta.name!r} does not fit: " + "; ".join(problems))
 

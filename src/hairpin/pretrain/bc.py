@@ -233,9 +233,10 @@ class BCTrainer:
         val = self.val_split
         pred0: list[Tensor] = []  # (B,) 0 ms head's prediction per batch, in frame order
         zero = cfg.bc_time_offsets_ms.index(0) if 0 in cfg.bc_time_offsets_ms else None
+        midpoints = fixed_taus(cfg.n_taus, self.device)  # (N,)
         for index in batch_indices(val.n_frames, cfg.train.batch_size, None):
             batch = self.batch(index, split="val", rng=rng)
-            taus = fixed_taus(cfg.n_taus, self.device).expand(len(index), cfg.n_taus)  # (B, N)
+            taus = midpoints.expand(len(index), cfg.n_taus)  # (B, N)
             terms, out = self.losses(batch, taus, taus)
             sums.add(terms, out, batch)
             if zero is not None:

@@ -26,7 +26,7 @@ from hairpin.config.rl import TrainingConfig
 from hairpin.nets import IQNNetwork
 from hairpin.nets.stacking import sum_first_conv_channels
 from hairpin.nets.state_dict import compare_state_dict
-from hairpin.obs import FloatLayout, float_layout_record
+from hairpin.obs import FloatLayout, float_layout_differences
 from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
 
 __all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained", "scale_advantages"]
@@ -75,14 +75,11 @@ def _check_manifest(key: str, artifact: str, manifest: dict[str, Any], image_siz
             f"training.{key}: the encoder was trained on {manifest['image_size']} px images, the RL config uses "
             f"env.image_size {image_size}"
         )
-    if artifact != "encoder":
-        theirs, ours = manifest.get("float_layout"), float_layout_record(layout)
-        if theirs != ours:
-            what = "size" if theirs is None or theirs.get("size") != ours["size"] else "slices or mean/std table"
-            raise InjectionError(
-                f"training.{key}: the artifact's float layout differs from the RL config's ({what}: artifact "
-                f"{None if theirs is None else theirs.get('size')} floats, RL {ours['size']})"
-            )
+    differences = [] if artifact == "encoder" else float_layout_differences(manifest.get("float_layout"), layout)
+    if differences:
+        raise InjectionError(
+            f"training.{key}: the artifact's float layout differs from the RL config's: {'; '.join(differences)}"
+        )
 
 
 def _check_shapes(key: str, target: nn.Module, state: dict[str, Tensor], what: str) -> None:
