@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,13 +61,19 @@ class Run:
         if axis == "frames":
             return series.step.astype(np.float64)
         if axis == "batches":
-            tag = self.tag_for(BATCHES_TAG)
-            if tag is None:
-                raise AnalysisError(f"run {self.name} has no {BATCHES_TAG} scalar: the batches axis needs it")
-            counter = self.series[tag]
-            order = np.argsort(counter.step, kind="stable")
-            return np.interp(series.step, counter.step[order], counter.value[order])
+            steps, batches = self._batches_curve
+            return np.interp(series.step, steps, batches)
         raise AnalysisError(f"unknown axis {axis!r}")
+
+    @cached_property
+    def _batches_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, batches) of the batch counter, sorted by step: the batches axis, sorted once per run."""
+        tag = self.tag_for(BATCHES_TAG)
+        if tag is None:
+            raise AnalysisError(f"run {self.name} has no {BATCHES_TAG} scalar: the batches axis needs it")
+        counter = self.series[tag]
+        order = np.argsort(counter.step, kind="stable")
+        return counter.step[order], counter.value[order]
 
     def duration(self, axis: str) -> float:
         """How far the run's values reach on ``axis``."""
