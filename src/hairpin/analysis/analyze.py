@@ -162,7 +162,7 @@ def _metrics(runs: list[Run], asked: tuple[str, ...]) -> tuple[list[RaceKey], li
         for base in sorted(
             {base_name(t) for run in runs for t in run.series if base_name(t).startswith("avg_Q_")}
         ) + list(DEFAULT_SCALARS):
-            tag = next((found for run in runs if (found := run.tag_for(base)) is not None), None)
+            tag = next((t for run in runs if (t := run.tag_for(base)) is not None), None)
             if tag is not None:
                 scalars.append(tag)
         return keys, sorted(set(scalars), key=scalars.index)
