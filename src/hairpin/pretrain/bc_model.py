@@ -178,8 +178,7 @@ def load_encoder_init(net: IQNNetwork, path: str | Path, image_size: int) -> dic
             f"encoder_init_path {path}: the encoder was trained on {manifest.get('image_size')} px images, the "
             f"dataset has {image_size} px"
         )
-    convs = [v for v in state.values() if v.ndim == 4]  # (O, C, k, k) kernels, the first conv first
-    if convs and convs[0].shape[1] > 1:
+    if int(manifest.get("n_stack") or 1) > 1:  # as injection decides it
         state = sum_first_conv_channels(state)
     load_strict(net.img_head, state, f"encoder from {path}")
     return manifest
