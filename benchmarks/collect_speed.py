@@ -2,7 +2,7 @@
 
 Measured through the real machinery with the ``cpu`` config (``configs/rl/cpu.yaml``): a ``CollectorPool``
 started from the config with a fresh network, races read from ``pool.inbox.receive`` as the trainer reads them
-(spool files, pipes, the pending-races semaphore), steps counted as the ``len(record.actions)`` of every race
+(spool files, pipes, the pending-race counts), steps counted as the ``len(record.actions)`` of every race
 received during ``--seconds`` of wall time. The clock starts once every collector has sent a race (spawn, imports
 and compilation are over) and ``--warmup`` more seconds have passed. ``may_run`` is never cleared and
 ``frames_played`` stays 0, so ε = 1: actions are random and races short (cut off by the no-progress rule), but

@@ -146,7 +146,8 @@ class PerformanceConfig(ConfigModel):
     learner_threads: int = Field(1, ge=1)
     """torch CPU threads of the learner."""
     max_pending_races: int = Field(64, ge=1)
-    """Finished races waiting for the learner before collectors block (nothing is dropped)."""
+    """Finished races waiting for the learner before collectors wait, shared evenly among the collectors (at least
+    one each); nothing is dropped."""
 
 
 class PlateauConfig(ConfigModel):

@@ -2,14 +2,16 @@
 
 A collector follows the map cycle car by car, acts with its own copy of the online network (pulled from the
 learner's shared weights every ``update_inference_network_every_n_actions`` actions), explores with ε and
-Boltzmann-ε from the schedules at the learner's current frame count, and puts every finished or cut-off race on
-the queue. It waits, and never drops a race, when the learner asks it to (``may_run`` cleared) or the queue is full.
+Boltzmann-ε from the schedules at the learner's current frame count, and sends every finished or cut-off race to
+the learner. It waits, and never drops a race, when the learner asks it to (``may_run`` cleared) or has too many of
+its races still to take.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,6 +24,7 @@ from hairpin.config.rl import RLConfig
 from hairpin.devices import resolve_device
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import Explorer
+from hairpin.rl.lockfree import POLL_S, RaceSlots, SharedFlag
 from hairpin.rl.map_cycle import MapCycle, unique_maps
 from hairpin.rl.race_channel import RaceRecord, send_race
 from hairpin.rl.schedules import RunSchedules
@@ -39,9 +42,9 @@ class CollectorLinks(NamedTuple):
 
     weights: SharedWeights
     frames_played: Any  # multiprocessing.Value('q'): the learner's cumul_number_frames_played
-    may_run: Any  # multiprocessing.Event: cleared while the learner is behind its replay ratio
-    stop: Any  # multiprocessing.Event
-    slots: Any  # multiprocessing.Semaphore: races that may wait for the learner
+    may_run: SharedFlag  # cleared while the learner is behind its replay ratio
+    stop: SharedFlag
+    slots: RaceSlots  # races that may wait for the learner
     spool: Path  # directory the race files go through
 
 
@@ -127,9 +130,10 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
                 mean_q=float(np.mean(races.q[car])),
                 weights_version=version,
             )
-            if not _wait_for_slot(links, parent):
+            if not _wait_for_slot(links, index, parent):
                 return
             send_race(conn, links.spool, record, sent)
+            links.slots.mark_sent(index)
             sent += 1
             car_entry[car] = cycles[car].next()
             greedy[car] = not entries[car_entry[car]].is_exploration
@@ -147,9 +151,10 @@ def _running(links: CollectorLinks, parent: int) -> bool:
     return not links.stop.is_set() and os.getppid() == parent
 
 
-def _wait_for_slot(links: CollectorLinks, parent: int) -> bool:
+def _wait_for_slot(links: CollectorLinks, index: int, parent: int) -> bool:
     """Wait until the learner has room for another race; False when the run stops first."""
     while _running(links, parent):
-        if links.slots.acquire(timeout=WAIT_POLL_S):
+        if links.slots.has_room(index):
             return True
+        time.sleep(POLL_S)
     return False

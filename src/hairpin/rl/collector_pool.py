@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 from hairpin.config.rl import RLConfig
 from hairpin.nets import IQNNetwork
 from hairpin.rl.collector import CollectorLinks, collector_main
+from hairpin.rl.lockfree import RaceSlots, SharedFlag
 from hairpin.rl.race_channel import RaceInbox, make_spool
 from hairpin.rl.shared_weights import SharedWeights
 
@@ -36,12 +37,11 @@ class CollectorPool:
         self.links = CollectorLinks(
             weights=SharedWeights(net, self.ctx),
             frames_played=self.ctx.Value("q", 0, lock=False),
-            may_run=self.ctx.Event(),
-            stop=self.ctx.Event(),
-            slots=self.ctx.Semaphore(cfg.performance.max_pending_races),
+            may_run=SharedFlag(self.ctx, True),
+            stop=SharedFlag(self.ctx),
+            slots=RaceSlots(self.ctx, cfg.performance.gpu_collectors_count, cfg.performance.max_pending_races),
             spool=make_spool(),
         )
-        self.links.may_run.set()
         self.inbox = RaceInbox(self.links.spool, self.links.slots)
         self.processes: list[Any] = []
         self.restarts = 0
@@ -79,6 +79,7 @@ class CollectorPool:
                     )
                 self.restarts += 1
                 on_restart(index, process.exitcode)
+                self.inbox.detach(index)
                 self.processes[index] = self._spawn(index)
 
     def stop(self) -> None:

@@ -4,7 +4,8 @@ A multiprocessing queue is not: a writer killed while it holds the queue's lock,
 message, leaves every reader and writer blocked forever. So a race's arrays go into a file of a spool directory
 (written under a temporary name, then renamed), and only a small message (< 4 KiB, so one atomic pipe write) goes
 through the collector's own pipe. A dead collector leaves at most a temporary file, which nobody reads, and a pipe
-that reports end-of-file. A semaphore bounds the races waiting for the learner: collectors wait, nothing is dropped.
+that reports end-of-file; the races it announced before dying are still taken. ``RaceSlots`` bounds the races
+waiting for the learner: collectors wait, nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from hairpin.rl.lockfree import RaceSlots
 
 __all__ = ["RaceInbox", "RaceRecord", "make_spool", "send_race"]
 
@@ -65,34 +68,48 @@ def _load(path: str, meta: dict[str, Any]) -> RaceRecord:
 
 
 class RaceInbox:
-    """The learner's end: one pipe per collector, the spool directory, and the pending-races semaphore."""
+    """The learner's end: one pipe per collector, the spool directory, and the pending-race counts."""
 
-    def __init__(self, spool: Path, slots: Any) -> None:
+    def __init__(self, spool: Path, slots: RaceSlots) -> None:
         self.spool = spool
         self.slots = slots
         self.conns: dict[int, Connection] = {}
+        self._backlog: list[RaceRecord] = []
 
     def attach(self, index: int, conn: Connection) -> None:
-        """Read collector ``index`` from ``conn`` from now on (a replaced collector's old pipe is dropped)."""
-        old = self.conns.pop(index, None)
-        if old is not None:
-            old.close()
+        """Read collector ``index`` from ``conn`` from now on."""
         self.conns[index] = conn
+
+    def detach(self, index: int) -> None:
+        """Take every race a dead collector announced, close its pipe and free its slots for its replacement."""
+        conn = self.conns.pop(index, None)
+        if conn is not None:
+            self._backlog.extend(self._drain(index, conn))
+            conn.close()
+        self.slots.reset(index)
 
     def receive(self, timeout: float) -> list[RaceRecord]:
         """Every race announced so far, waiting up to ``timeout`` seconds for the first."""
-        records = []
+        records, self._backlog = self._backlog, []
+        if records:
+            timeout = 0.0
         ready = {id(c) for c in wait(list(self.conns.values()), timeout)}
-        for conn in (c for c in self.conns.values() if id(c) in ready):
-            while True:
-                try:
-                    if not conn.poll():
-                        break
-                    path, meta = conn.recv()
-                except (EOFError, OSError):  # the collector died; CollectorPool replaces it
+        for index, conn in self.conns.items():
+            if id(conn) in ready:
+                records.extend(self._drain(index, conn))
+        return records
+
+    def _drain(self, index: int, conn: Connection) -> list[RaceRecord]:
+        records = []
+        while True:
+            try:
+                if not conn.poll():
                     break
-                records.append(_load(path, meta))
-                self.slots.release()
+                path, meta = conn.recv()
+            except (EOFError, OSError):  # the collector died; CollectorPool replaces it
+                break
+            records.append(_load(path, meta))
+            self.slots.mark_taken(index)
         return records
 
     def close(self) -> None:

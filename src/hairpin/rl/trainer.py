@@ -312,8 +312,7 @@ class Trainer:
         self.status.loss = stats.loss
 
     def _publish(self, pool: CollectorPool) -> None:
-        pool.links.weights.publish(self.online)
-        version = int(pool.links.weights.version.value)
+        version = pool.links.weights.publish(self.online)
         self.weight_versions[version] = {k: v.detach().cpu().clone() for k, v in self.online.state_dict().items()}
         while len(self.weight_versions) > KEPT_WEIGHT_VERSIONS:
             self.weight_versions.popitem(last=False)
