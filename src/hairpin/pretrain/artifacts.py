@@ -24,7 +24,8 @@ from torch import Tensor
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
-from hairpin.obs import FloatLayout, float_layout_record
+from hairpin.nets.stacking import sum_first_conv_channels
+from hairpin.obs import FloatLayout, float_layout_differences, float_layout_record
 from hairpin.version import code_version
 
 __all__ = [
@@ -32,10 +33,12 @@ __all__ = [
     "ARTIFACT_PART",
     "MANIFEST_NAME",
     "ArtifactError",
+    "check_artifact_fits",
     "export_artifacts",
     "image_normalisation",
     "read_artifact",
     "read_manifest",
+    "single_frame_state",
 ]
 
 ARTIFACT_FILES = {
@@ -154,3 +157,40 @@ def read_artifact(path: str | Path, artifact: str) -> tuple[dict[str, Tensor], d
         wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
         raise ArtifactError(f"{file} does not match its manifest: missing {missing}, unexpected {extra}, shape {wrong}")
     return state, manifest
+
+
+def check_artifact_fits(
+    artifact: str,
+    manifest: dict[str, Any],
+    *,
+    image_size: int,
+    image_size_of: str,
+    float_layout: FloatLayout | None = None,
+) -> None:
+    """Raise ``ArtifactError`` when ``artifact`` was trained on inputs other than a network's.
+
+    Every artifact must normalise images as hairpin's networks do. Those that hold the encoder (``encoder``,
+    ``iqn_bc``) must have been trained at ``image_size`` (``image_size_of`` names where that size comes from, for
+    the message), and those that read floats at ``float_layout`` (not checked when it is None).
+    """
+    if manifest.get("image_normalisation") != image_normalisation():
+        raise ArtifactError(
+            f"the artifact normalises images with {manifest.get('image_normalisation')}, the network with "
+            f"{image_normalisation()}"
+        )
+    if artifact in ("encoder", "iqn_bc") and manifest.get("image_size") not in (None, image_size):
+        raise ArtifactError(
+            f"the encoder was trained on {manifest['image_size']} px images, the {image_size_of} has {image_size} px"
+        )
+    if artifact == "encoder" or float_layout is None:
+        return
+    differences = float_layout_differences(manifest.get("float_layout"), float_layout)
+    if differences:
+        raise ArtifactError(f"the artifact's float layout differs from the network's: {'; '.join(differences)}")
+
+
+def single_frame_state(state: dict[str, Tensor], manifest: dict[str, Any]) -> tuple[dict[str, Tensor], int | None]:
+    """An encoder's state for one input frame, and the stack size whose first kernels were summed (None when the
+    encoder was trained on single frames): a single frame then gets the response a stack of identical frames had."""
+    n_stack = int(manifest.get("n_stack") or 1)
+    return (sum_first_conv_channels(state), n_stack) if n_stack > 1 else (state, None)

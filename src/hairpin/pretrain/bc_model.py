@@ -31,10 +31,9 @@ from torch.nn import functional
 from hairpin.config.pretrain import BCConfig
 from hairpin.nets.iqn import IQNNetwork
 from hairpin.nets.parts import cosine_embedding, dueling_head
-from hairpin.nets.stacking import sum_first_conv_channels
 from hairpin.nets.state_dict import compare_state_dict
 from hairpin.obs import FloatLayout
-from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
+from hairpin.pretrain.artifacts import ArtifactError, check_artifact_fits, read_artifact, single_frame_state
 
 __all__ = ["BCModel", "BCOutput", "check_bc_config", "load_encoder_init", "load_strict"]
 
@@ -162,23 +161,16 @@ def load_encoder_init(net: IQNNetwork, path: str | Path, image_size: int) -> dic
     """Copy the ``encoder`` artifact at ``path`` into ``net.img_head``; return its manifest.
 
     The artifact must normalise images as the network does and be trained at ``image_size``. An encoder trained on
-    stacked frames has its first kernels summed over the input channels (``sum_first_conv_channels``), so a single
+    stacked frames has its first kernels summed over the input channels (``single_frame_state``), so a single
     frame gets the response the stack of identical frames had.
     """
     if net.img_head is None:
         raise ArtifactError(f"encoder_init_path {path}: the network has no img_head (nn.vis.enabled is false)")
     state, manifest = read_artifact(path, "encoder")
-    if manifest.get("image_normalisation") != image_normalisation():
-        raise ArtifactError(
-            f"encoder_init_path {path}: the encoder normalises images with {manifest.get('image_normalisation')}, "
-            f"this network with {image_normalisation()}"
-        )
-    if manifest.get("image_size") != image_size:
-        raise ArtifactError(
-            f"encoder_init_path {path}: the encoder was trained on {manifest.get('image_size')} px images, the "
-            f"dataset has {image_size} px"
-        )
-    if int(manifest.get("n_stack") or 1) > 1:  # as injection decides it
-        state = sum_first_conv_channels(state)
+    try:
+        check_artifact_fits("encoder", manifest, image_size=image_size, image_size_of="dataset")
+    except ArtifactError as err:
+        raise ArtifactError(f"encoder_init_path {path}: {err}") from err
+    state, _ = single_frame_state(state, manifest)
     load_strict(net.img_head, state, f"encoder from {path}")
     return manifest

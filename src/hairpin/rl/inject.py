@@ -24,10 +24,9 @@ from torch import Tensor, nn
 
 from hairpin.config.rl import TrainingConfig
 from hairpin.nets import IQNNetwork
-from hairpin.nets.stacking import sum_first_conv_channels
 from hairpin.nets.state_dict import compare_state_dict
-from hairpin.obs import FloatLayout, float_layout_differences
-from hairpin.pretrain.artifacts import ArtifactError, image_normalisation, read_artifact
+from hairpin.obs import FloatLayout
+from hairpin.pretrain.artifacts import ArtifactError, check_artifact_fits, read_artifact, single_frame_state
 
 __all__ = ["INJECTION_KEYS", "Injected", "InjectionError", "inject_pretrained", "scale_advantages"]
 
@@ -64,24 +63,6 @@ class Injected:
         return asdict(self)
 
 
-def _check_manifest(key: str, artifact: str, manifest: dict[str, Any], image_size: int, layout: FloatLayout) -> None:
-    if manifest.get("image_normalisation") != image_normalisation():
-        raise InjectionError(
-            f"training.{key}: the artifact normalises images with {manifest.get('image_normalisation')}, the RL "
-            f"network with {image_normalisation()}"
-        )
-    if artifact in ("encoder", "iqn_bc") and manifest.get("image_size") not in (None, image_size):
-        raise InjectionError(
-            f"training.{key}: the encoder was trained on {manifest['image_size']} px images, the RL config uses "
-            f"env.image_size {image_size}"
-        )
-    differences = [] if artifact == "encoder" else float_layout_differences(manifest.get("float_layout"), layout)
-    if differences:
-        raise InjectionError(
-            f"training.{key}: the artifact's float layout differs from the RL config's: {'; '.join(differences)}"
-        )
-
-
 def _check_shapes(key: str, target: nn.Module, state: dict[str, Tensor], what: str) -> None:
     diff = compare_state_dict(target, state)
     if not diff:
@@ -110,13 +91,15 @@ def inject_pretrained(
             path = Path(path).parent if Path(path).is_file() else Path(path)
         try:
             state, manifest = read_artifact(Path(path), artifact)
+            check_artifact_fits(
+                artifact, manifest, image_size=image_size, image_size_of="RL config (env.image_size)",
+                float_layout=float_layout,
+            )  # fmt: skip
         except ArtifactError as err:
             raise InjectionError(f"training.{key}: {err}") from err
-        _check_manifest(key, artifact, manifest, image_size, float_layout)
         summed = None
-        n_stack = int(manifest.get("n_stack") or 1)
-        if artifact == "encoder" and n_stack > 1:
-            state, summed = sum_first_conv_channels(state), n_stack
+        if artifact == "encoder":
+            state, summed = single_frame_state(state, manifest)
         target = net if part_name is None else parts[part_name]
         parts_loaded = list(parts) if part_name is None else [part_name]
         _check_shapes(key, target, state, f"{artifact} from {path}")
