@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from hairpin.config.sim import CameraConfig
+from hairpin.sim.camera import camera_view, ground_rows
 from hairpin.sim.render import (
     GRAY_PALETTE,
     MATERIALS,
     RGB_PALETTE,
     Renderer,
-    camera_view,
-    ground_rows,
 )
 from hairpin.sim.state import IDX, N_STATE, YAW, X, Z
 from hairpin.sim.track import Track, TrackPack

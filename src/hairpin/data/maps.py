@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hairpin.data.meta import DatasetError, MapRecord
-from hairpin.sim.generator import blocks_to_line, generate_blocks
+from hairpin.sim.generator import blocks_to_line, generate_blocks, generated_track_name
 from hairpin.sim.maps import BUILTIN_MAPS, load_map
 from hairpin.sim.track import Track
 
@@ -36,7 +36,7 @@ def generated_maps(count: int, seed: int, n_blocks: int, half_width: float | Non
     maps = []
     for s in range(seed, seed + count):
         codes = " ".join(generate_blocks(s, n_blocks))
-        name = f"gen-{s}"
+        name = generated_track_name(s)
         track = Track(name=name, points=blocks_to_line(codes), half_width=8.0 if half_width is None else half_width)
         record = MapRecord(load=f"maps/{name}.npy", kind="generated", length_m=track.length_m, blocks=codes)
         maps.append(DemoMap(name, track, record))

@@ -10,6 +10,8 @@ whole or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +79,28 @@ def check_fits(meta: DatasetMeta, *, image_size: int | None, float_layout: Float
         raise DatasetError(f"dataset {meta.name!r} does not fit: " + "; ".join(problems))
 
 
-def _open(meta: DatasetMeta) -> Any:
+@contextmanager
+def _reading(meta: DatasetMeta) -> Iterator[Any]:
+    """The dataset's Minari file, open for reading; any read error, there or inside the block, is a
+    ``DatasetError`` naming the dataset."""
     import h5py
 
     path = minari_data_dir(meta.directory, meta.name) / "main_data.hdf5"
     if not path.exists():
         raise DatasetError(f"dataset {meta.name!r}: {path} is missing")
     try:
-        return h5py.File(path, "r")
+        file = h5py.File(path, "r")
     except OSError as error:
         raise DatasetError(
             f"dataset {meta.name!r}: {path} cannot be read, it is truncated or corrupt ({error})"
         ) from error
+    with file:
+        try:
+            yield file
+        except DatasetError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as error:
+            raise DatasetError(f"dataset {meta.name!r}: the Minari file is corrupt ({error})") from error
 
 
 def _episode(file: Any, meta: DatasetMeta, i: int) -> Any:
@@ -104,34 +116,24 @@ def load_actions(name_or_path: str | Path | DatasetMeta, root: str | Path = "dat
     """(T,) int64 actions (labels at 0 ms) of every frame, without reading images."""
     meta = name_or_path if isinstance(name_or_path, DatasetMeta) else read_meta(name_or_path, root)
     out = np.empty(meta.n_frames, np.int64)
-    try:
-        with _open(meta) as file:
-            start = 0
-            for i, record in enumerate(meta.episodes):
-                out[start : start + record.frames] = _episode(file, meta, i)["actions"][: record.frames]
-                start += record.frames
-    except (OSError, KeyError, ValueError, TypeError) as error:
-        if isinstance(error, DatasetError):
-            raise
-        raise DatasetError(f"dataset {meta.name!r}: the Minari file is corrupt ({error})") from error
+    with _reading(meta) as file:
+        start = 0
+        for i, record in enumerate(meta.episodes):
+            out[start : start + record.frames] = _episode(file, meta, i)["actions"][: record.frames]
+            start += record.frames
     return out
 
 
 def load_demos(name_or_path: str | Path, root: str | Path = "datasets") -> tuple[DemoArrays, DatasetMeta]:
     """Read a whole dataset into memory: (DemoArrays, its sidecar). Nothing is returned unless all of it checks."""
     meta = read_meta(name_or_path, root)
-    try:
-        with _open(meta) as file:
-            if len(file.keys()) != len(meta.episodes):
-                raise DatasetError(
-                    f"dataset {meta.name!r}: the Minari file has {len(file.keys())} episodes, "
-                    f"the sidecar {len(meta.episodes)}"
-                )
-            demos = _read_all(file, meta)
-    except DatasetError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError) as error:
-        raise DatasetError(f"dataset {meta.name!r}: the Minari file is corrupt ({error})") from error
+    with _reading(meta) as file:
+        if len(file.keys()) != len(meta.episodes):
+            raise DatasetError(
+                f"dataset {meta.name!r}: the Minari file has {len(file.keys())} episodes, "
+                f"the sidecar {len(meta.episodes)}"
+            )
+        demos = _read_all(file, meta)
     return demos, meta
 
 

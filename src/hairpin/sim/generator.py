@@ -51,6 +51,7 @@ __all__ = [
     "blocks_to_line",
     "generate_blocks",
     "generate_track",
+    "generated_track_name",
     "parse_blocks",
 ]
 
@@ -350,7 +351,12 @@ def generate_blocks(
     )
 
 
+def generated_track_name(seed: int) -> str:
+    """The name of the track generated from ``seed``."""
+    return f"gen-{seed}"
+
+
 def generate_track(seed: int, n_blocks: int = 20, *, name: str | None = None, half_width: float = 8.0) -> Track:
-    """A generated track, named ``gen-<seed>`` unless ``name`` is given."""
+    """A generated track, named ``generated_track_name(seed)`` unless ``name`` is given."""
     line = blocks_to_line(generate_blocks(seed, n_blocks))
-    return Track(name=name or f"gen-{seed}", points=line, half_width=half_width)
+    return Track(name=name or generated_track_name(seed), points=line, half_width=half_width)

@@ -1,12 +1,10 @@
 """Chase-camera renderer: the road ahead of the car, seen from behind and above it, projected onto flat ground.
 
-A pitched pinhole camera without roll sees the ground along each image row at one forward distance, with one
-lateral scale in pixels per metre (``ground_rows``). Each frame paints the part of the car's own line from
-20 m behind it to ``view_m`` ahead (an index window around the car's ``IDX``, never the whole line, which
-passes over and alongside itself) as convex quads filled row by row, in painter's order: road, kerbs,
-checkpoint bands, finish squares, the car's body. Height is ignored: the ground is flat around the car.
-Far away, road sections grow longer (level of detail) and kerbs thinner than a pixel are left out; a quad
-that falls between two row (or column) centres still gets its nearest one, so far bands do not vanish.
+Each frame paints the part of the car's own line from 20 m behind it to ``view_m`` ahead (an index window around
+the car's ``IDX``, never the whole line, which passes over and alongside itself) as convex ground quads
+(``raster.fill_quad``, through the camera of ``camera.py``), in painter's order: road, kerbs, checkpoint bands,
+finish squares, the car's body. Height is ignored: the ground is flat around the car. Far away, road sections grow
+longer (level of detail) and kerbs thinner than a pixel are left out.
 
 Camera frame: ``forward`` along the car's heading, ``lateral`` positive to the car's right (Trackmania's
 left-handed world), so what lies to the right of the car is drawn on the right of the image.
@@ -20,6 +18,16 @@ import numpy as np
 from numba import njit
 
 from hairpin.config.sim import CameraConfig
+from hairpin.sim.camera import (
+    ROW_FORWARD,
+    VIEW_AHEAD,
+    VIEW_BACK,
+    VIEW_FOCAL,
+    VIEW_GROUND_ROW,
+    camera_view,
+    ground_rows,
+)
+from hairpin.sim.raster import N_QUAD, QUAD_VALUE, fill_quad
 from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.state import IDX, YAW, X, Z
 from hairpin.sim.track import TrackPack
@@ -29,9 +37,6 @@ __all__ = [
     "MATERIALS",
     "RGB_PALETTE",
     "Renderer",
-    "camera_view",
-    "focal_px",
-    "ground_rows",
     "line_array",
     "render_frame",
     "render_frames",
@@ -74,28 +79,8 @@ FOG_MAX = 0.6
 
 LINE_X, LINE_Z, LINE_TX, LINE_TZ, LINE_WIDTH_LEFT, LINE_WIDTH_RIGHT, N_LINE = range(7)
 """Columns of the renderer's line array (``line_array``)."""
-ROW_FORWARD, ROW_PX_PER_M, N_ROW = range(3)
-"""Columns of the row table (``ground_rows``)."""
-(
-    VIEW_FOCAL,
-    VIEW_HEIGHT,
-    VIEW_COS_PITCH,
-    VIEW_SIN_PITCH,
-    VIEW_BACK,
-    VIEW_AHEAD,
-    VIEW_GROUND_ROW,
-    VIEW_HALF_SLOPE,
-    N_VIEW,
-) = range(9)
-"""Entries of the camera array (``camera_view``): focal length in pixels, camera height (m), pitch cosine and
-sine, distance behind the car (m), line points drawn ahead of the car, first image row that sees the ground,
-largest |lateral| / forward of a visible ground point."""
-
 N_PROJECTED = 6
 """Numbers of a projected line point (``_project``), a row of the samples buffer."""
-QUAD_VALUE, N_QUAD = 8, 9
-"""Columns of the quad buffer: camera-frame corners (f0, l0, …, f3, l3) in order around the quad, palette value."""
-
 BEHIND_POINTS = 40
 """Line points drawn behind the car (20 m)."""
 SAMPLE_POINTS = 4
@@ -119,128 +104,12 @@ CAR_LENGTH_M = 4.0
 CAR_WIDTH_M = 2.0
 MIN_SIZE = 8
 """Smallest image size in pixels."""
-NO_FRUSTUM_TEST = 1e12
-"""Half-slope used when the bottom rows look behind the camera's foot, where the frustum test does not hold."""
 
 
 def line_array(pack: TrackPack) -> np.ndarray:
     """(M, N_LINE) float64: the pack's centre x, z, tangent and widths, the columns the renderer reads."""
     columns = [pack.centre[:, 0], pack.centre[:, 2], pack.tangent[:, 0], pack.tangent[:, 1]]
     return np.ascontiguousarray(np.stack([*columns, pack.width_left, pack.width_right], axis=1))
-
-
-def focal_px(camera: CameraConfig, size: int) -> float:
-    """Focal length in pixels of a square image of ``size`` pixels with the camera's horizontal field of view."""
-    return 0.5 * size / math.tan(math.radians(camera.fov_deg) / 2)
-
-
-def ground_rows(camera: CameraConfig, size: int) -> np.ndarray:
-    """(size, N_ROW) forward ground distance from the camera (m), inf for sky, and lateral pixels per metre."""
-    focal = focal_px(camera, size)
-    pitch = math.radians(camera.pitch_deg)
-    v = np.arange(size) + 0.5 - size / 2  # pixel-centre offset below the optical axis
-    drop = focal * math.sin(pitch) + v * math.cos(pitch)  # downward component of each row's ray, × focal
-    ground = drop > 1e-6 * focal
-    # The ray (focal·axis + v·down + u·right) meets the ground after height / drop of its length.
-    reach = camera.height_m / np.where(ground, drop, 1.0)
-    forward = reach * (focal * math.cos(pitch) - v * math.sin(pitch))
-    return np.stack([np.where(ground, forward, np.inf), np.where(ground, 1.0 / reach, 0.0)], axis=1)
-
-
-def camera_view(camera: CameraConfig, size: int) -> np.ndarray:
-    """(N_VIEW,) float64 camera numbers the kernel reads, for a square image of ``size`` pixels."""
-    rows = ground_rows(camera, size)
-    ground_row = int(np.argmax(np.isfinite(rows[:, 0])))
-    pitch = math.radians(camera.pitch_deg)
-    view = np.zeros(N_VIEW)
-    view[VIEW_FOCAL] = focal_px(camera, size)
-    view[VIEW_HEIGHT] = camera.height_m
-    view[VIEW_COS_PITCH] = math.cos(pitch)
-    view[VIEW_SIN_PITCH] = math.sin(pitch)
-    view[VIEW_BACK] = camera.back_m
-    view[VIEW_AHEAD] = math.ceil(camera.view_m / POINT_SPACING_M)
-    view[VIEW_GROUND_ROW] = ground_row
-    edge_u = 0.5 * size - 0.5  # pixel-centre offset of the outermost column, and of the bottom row
-    nearest_axis = view[VIEW_FOCAL] * math.cos(pitch) - edge_u * math.sin(pitch)
-    view[VIEW_HALF_SLOPE] = edge_u / nearest_axis if nearest_axis > 0 else NO_FRUSTUM_TEST
-    return view
-
-
-@njit(cache=True)
-def _edge(fa: float, la: float, fb: float, lb: float) -> tuple:
-    """The edge a–b as (lowest forward, highest forward, lateral at the lowest, d lateral / d forward)."""
-    if fa > fb:
-        fa, la, fb, lb = fb, lb, fa, la
-    return fa, fb, la, (lb - la) / (fb - fa) if fb > fa else 0.0
-
-
-@njit(cache=True)
-def _edge_span(forward: float, edge: tuple, lo: float, hi: float) -> tuple:
-    """Widen [lo, hi] by the lateral position where an edge (``_edge``) crosses ``forward``, if it does."""
-    f_low, f_high, lateral_low, slope = edge
-    if f_low <= forward <= f_high:
-        lateral = lateral_low + (forward - f_low) * slope
-        lo = min(lo, lateral)
-        hi = max(hi, lateral)
-    return lo, hi
-
-
-@njit(cache=True)
-def _row_at(forward: float, view: np.ndarray, size: int) -> float:
-    """Fractional image row that sees the ground ``forward`` metres ahead of the camera (inverse of the rows)."""
-    cos_p = view[VIEW_COS_PITCH]
-    sin_p = view[VIEW_SIN_PITCH]
-    height = view[VIEW_HEIGHT]
-    v = view[VIEW_FOCAL] * (height * cos_p - forward * sin_p) / (forward * cos_p + height * sin_p)
-    return v + 0.5 * size - 0.5
-
-
-@njit(cache=True, inline="always")  # inlined in its one caller's loop: a call per quad costs ~20% of a frame
-def _fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.ndarray) -> None:
-    """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer (``_push_section``)."""
-    f0, l0, f1, l1, f2, l2, f3, l3 = quad[0], quad[1], quad[2], quad[3], quad[4], quad[5], quad[6], quad[7]
-    size = img.shape[0]
-    ground_row = int(view[VIEW_GROUND_ROW])
-    nearest = rows[size - 1, ROW_FORWARD]
-    farthest = rows[ground_row, ROW_FORWARD]
-    f_min = min(min(f0, f1), min(f2, f3))
-    f_max = max(max(f0, f1), max(f2, f3))
-    if f_max < nearest or f_min > farthest:
-        return
-    slope = view[VIEW_HALF_SLOPE]  # every visible ground point has |lateral| <= slope * forward
-    if min(min(l0 - slope * f0, l1 - slope * f1), min(l2 - slope * f2, l3 - slope * f3)) > 0.0:
-        return
-    if max(max(l0 + slope * f0, l1 + slope * f1), max(l2 + slope * f2, l3 + slope * f3)) < 0.0:
-        return
-    top = ground_row if f_max >= farthest else max(math.ceil(_row_at(f_max, view, size)), ground_row)
-    bottom = size - 1 if f_min <= nearest else min(math.floor(_row_at(f_min, view, size)), size - 1)
-    f_mid = 0.5 * (f_min + f_max)
-    thin = top > bottom  # between two row centres: drawn on its nearest row, so that far bands do not vanish
-    if thin:
-        top = bottom = min(max(round(_row_at(f_mid, view, size)), ground_row), size - 1)
-    edge_a = _edge(f0, l0, f1, l1)
-    edge_b = _edge(f1, l1, f2, l2)
-    edge_c = _edge(f2, l2, f3, l3)
-    edge_d = _edge(f3, l3, f0, l0)
-    value = np.uint8(quad[QUAD_VALUE])
-    centre_col = 0.5 * size - 0.5
-    for r in range(top, bottom + 1):
-        forward = f_mid if thin else rows[r, ROW_FORWARD]
-        lo, hi = _edge_span(forward, edge_a, math.inf, -math.inf)
-        lo, hi = _edge_span(forward, edge_b, lo, hi)
-        lo, hi = _edge_span(forward, edge_c, lo, hi)
-        lo, hi = _edge_span(forward, edge_d, lo, hi)
-        if lo > hi:
-            continue
-        col_lo = lo * rows[r, ROW_PX_PER_M] + centre_col
-        col_hi = hi * rows[r, ROW_PX_PER_M] + centre_col
-        if col_hi < -0.5 or col_lo > size - 0.5:
-            continue
-        first = math.ceil(col_lo)
-        last = math.floor(col_hi)
-        if first > last:  # narrower than a pixel: its nearest column, as for rows
-            first = last = round(0.5 * (col_lo + col_hi))
-        img[r, max(first, 0) : min(last, size - 1) + 1] = value
 
 
 @njit(cache=True)
@@ -431,7 +300,7 @@ def render_frame(
     body = (back - length, -width, back + length, -width, back + length, width, back - length, width)
     n = _push_quad(quads, n, body, palette[CAR])
     for q in range(n):
-        _fill_quad(img, rows, view, quads[q])
+        fill_quad(img, rows, view, quads[q])
 
 
 @njit(cache=True)
