@@ -65,6 +65,7 @@ def test_race_slots_bound_each_collector_and_a_reset_frees_a_dead_ones() -> None
     slots.mark_sent(0)
     slots.mark_sent(0)
     assert not slots.has_room(0) and slots.has_room(1)
+    assert not slots.wait_for_room(0, 0.0) and slots.wait_for_room(1, 0.0)
     slots.mark_taken(0)
     assert slots.has_room(0)
     slots.mark_sent(0)  # collector 0 dies with two races untaken, one of them never announced

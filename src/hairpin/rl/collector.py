@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,7 +23,7 @@ from hairpin.config.rl import RLConfig
 from hairpin.devices import resolve_device
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import Explorer
-from hairpin.rl.lockfree import POLL_S, RaceSlots, SharedFlag
+from hairpin.rl.lockfree import RaceSlots, SharedFlag
 from hairpin.rl.map_cycle import MapCycle, unique_maps
 from hairpin.rl.race_channel import RaceRecord, send_race
 from hairpin.rl.schedules import RunSchedules
@@ -154,7 +153,6 @@ def _running(links: CollectorLinks, parent: int) -> bool:
 def _wait_for_slot(links: CollectorLinks, index: int, parent: int) -> bool:
     """Wait until the learner has room for another race; False when the run stops first."""
     while _running(links, parent):
-        if links.slots.has_room(index):
+        if links.slots.wait_for_room(index, WAIT_POLL_S):
             return True
-        time.sleep(POLL_S)
     return False

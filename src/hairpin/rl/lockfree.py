@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["POLL_S", "RaceSlots", "SharedFlag"]
+__all__ = ["POLL_S", "RaceSlots", "SharedFlag", "poll_until"]
 
 POLL_S = 0.001
 """How often a waiting collector looks again."""
+
+
+def poll_until(ready: Callable[[], bool], timeout: float) -> bool:
+    """Look at ``ready()`` every ``POLL_S`` seconds for up to ``timeout`` seconds; whether it came true."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
 
 
 class SharedFlag:
@@ -35,12 +46,7 @@ class SharedFlag:
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the flag to be set; whether it is."""
-        deadline = time.monotonic() + timeout
-        while not self._value.value:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(POLL_S)
-        return True
+        return poll_until(self.is_set, timeout)
 
 
 class RaceSlots:
@@ -58,6 +64,10 @@ class RaceSlots:
 
     def has_room(self, collector: int) -> bool:
         return self.sent[collector].value - self.taken[collector].value < self.per_collector
+
+    def wait_for_room(self, collector: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``collector`` to have room; whether it has."""
+        return poll_until(lambda: self.has_room(collector), timeout)
 
     def mark_sent(self, collector: int) -> None:
         self.sent[collector].value += 1
