@@ -40,7 +40,8 @@ def _edge_span(forward: float, edge: tuple, lo: float, hi: float) -> tuple:
 
 @njit(cache=True, inline="always")  # inlined in its one caller's loop: a call per quad costs ~20% of a frame
 def fill_quad(img: np.ndarray, rows: np.ndarray, view: np.ndarray, quad: np.ndarray) -> None:
-    """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer (``_push_section``)."""
+    """Fill the pixels whose ground point lies in a convex quad: a row of the quad buffer, as
+    ``render._push_section`` writes it."""
     f0, l0, f1, l1, f2, l2, f3, l3 = quad[0], quad[1], quad[2], quad[3], quad[4], quad[5], quad[6], quad[7]
     size = img.shape[0]
     ground_row = int(view[VIEW_GROUND_ROW])
