@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,14 +12,33 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hairpin.cli_errors import DEBUG_ENV, HairpinGroup
 from hairpin.config import ConfigError, dump_config, load_config
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
 
-app = typer.Typer(help="Train racing agents for Trackmania-style games.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    cls=HairpinGroup,
+    help="Train racing agents for Trackmania-style games.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 sim_app = typer.Typer(help="The built-in racing simulator.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 console = Console()
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the traceback of a failure (or set {DEBUG_ENV}=1).")
+    ] = False,
+) -> None:
+    """Train racing agents for Trackmania-style games."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", exists=True)]
 SetOption = Annotated[

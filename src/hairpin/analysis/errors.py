@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from hairpin.errors import HairpinError
+
 __all__ = ["AnalysisError"]
 
 
-class AnalysisError(ValueError):
+class AnalysisError(HairpinError, ValueError):
     """A run name that matches nothing, a tag no run has, a bad interval or axis; the message lists what exists."""

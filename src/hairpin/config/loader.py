@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hairpin.atomic import atomic_write_text
+from hairpin.errors import HairpinError
 
 __all__ = ["ConfigError", "apply_overrides", "dump_config", "load_config", "load_yaml_tree", "save_config"]
 
@@ -25,7 +26,7 @@ BASE_KEY = "_base_"
 """Top-level key naming the file (or list of files) a config inherits from."""
 
 
-class ConfigError(ValueError):
+class ConfigError(HairpinError, ValueError):
     """A config file, override or value that cannot be used; the message names the file and key."""
 
 

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from hairpin.errors import HairpinError
+
 __all__ = [
     "FORMAT_VERSION",
     "NAMESPACE",
@@ -41,7 +43,7 @@ FORMAT_VERSION: Literal[1] = 1
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-class DatasetError(ValueError):
+class DatasetError(HairpinError, ValueError):
     """A dataset is missing, unfinished, corrupt, empty, or does not fit what it is used for."""
 
 

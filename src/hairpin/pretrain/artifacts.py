@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text
+from hairpin.errors import HairpinError
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
 from hairpin.nets.stacking import sum_first_conv_channels
 from hairpin.obs import FloatLayout, float_layout_differences, float_layout_record
@@ -59,7 +60,7 @@ ARTIFACT_PART = {
 MANIFEST_NAME = "manifest.json"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(HairpinError, ValueError):
     """A pretraining artifact is missing, incomplete, or does not fit the network it is meant for."""
 
 

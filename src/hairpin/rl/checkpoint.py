@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from hairpin.errors import HairpinError
 from hairpin.nets.state_dict import compare_state_dict
 
 __all__ = [
@@ -59,7 +60,7 @@ STATE_FILES = ("online.pt", "target.pt", "optimizer.pt")
 _FOLDER = re.compile(r"ckpt-(\d+)")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(HairpinError, RuntimeError):
     """A checkpoint exists but cannot be loaded; the message names the file and what is wrong."""
 
 

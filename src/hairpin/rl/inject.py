@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from hairpin.config.rl import TrainingConfig
+from hairpin.errors import HairpinError
 from hairpin.nets import IQNNetwork
 from hairpin.nets.state_dict import compare_state_dict
 from hairpin.obs import FloatLayout
@@ -40,7 +41,7 @@ INJECTION_KEYS = (
 """(training config key, artifact, network part or None for the whole network), in the order they are applied."""
 
 
-class InjectionError(ValueError):
+class InjectionError(HairpinError, ValueError):
     """A pretrained artifact does not fit the RL network; nothing was loaded."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from hairpin.atomic import atomic_write_text
+from hairpin.errors import HairpinError
 from hairpin.version import code_version as current_code_version
 
 __all__ = ["ConfigChange", "Event", "RunManifest", "RunManifestError", "Session", "config_diff"]
@@ -24,7 +25,7 @@ __all__ = ["ConfigChange", "Event", "RunManifest", "RunManifestError", "Session"
 MANIFEST = "run.json"
 
 
-class RunManifestError(RuntimeError):
+class RunManifestError(HairpinError, RuntimeError):
     """run.json cannot be read, or the run is reopened with a config or seed that differs where it matters."""
 
 

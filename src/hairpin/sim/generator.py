@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hairpin.errors import HairpinError
 from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.track import Track
 
@@ -63,7 +64,7 @@ DENSE_STEP_M = 0.05
 Cell = tuple[int, int]
 
 
-class TrackLayoutError(ValueError):
+class TrackLayoutError(HairpinError, ValueError):
     """A block sequence that cannot be laid out (unknown code, self-intersection, height below 0)."""
 
 

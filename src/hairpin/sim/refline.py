@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hairpin.errors import HairpinError
+
 __all__ = ["MIN_POINTS", "POINT_SPACING_M", "ReferenceLineError", "load_reference_line", "validate_reference_line"]
 
 POINT_SPACING_M = 0.5
@@ -19,7 +21,7 @@ SPACING_TOLERANCE = 0.25
 """Relative deviation of the median spacing from 0.5 m above which a line is resampled."""
 
 
-class ReferenceLineError(ValueError):
+class ReferenceLineError(HairpinError, ValueError):
     """A reference line that cannot be used, with the reason in the message."""
 
 
