@@ -84,8 +84,7 @@ def test_record_pretrain_clone_and_inject(in_tmp: Path) -> None:
     trainer = Trainer(rl)
     head, _ = read_artifact("runs/pretrain/bc", "actions_head")
     assert torch.equal(trainer.online.A_head[2].weight, head["2.weight"])
-    trainer.writer.close()
-    trainer.manifest.end_session(0, 0)
+    trainer.close()
     injected = json.loads((in_tmp / "runs" / rl.run_name / "run.json").read_text())["pretrained"]
     assert [p["artifact"] for p in injected] == ["encoder", "float_head", "actions_head", "iqn_embedding"]
 
@@ -125,4 +124,5 @@ def test_train_refuses_an_artifact_that_does_not_fit(in_tmp: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "pretrained weights refused" in result.output and "pretrain_encoder_path" in result.output
+    assert "does not fit the RL network" in result.output and "pretrain_encoder_path" in result.output
+    assert "Traceback" not in result.output

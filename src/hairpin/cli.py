@@ -139,6 +139,9 @@ def train(
         Path | None, typer.Option(help="Start from these weights: a run directory, a checkpoint folder or a .pt file.")
     ] = None,
     reset_schedules: Annotated[bool, typer.Option(help="With --init-from: start the schedules from frame 0.")] = False,
+    allow_config_change: Annotated[
+        bool, typer.Option(help="Resume a run whose config differs from the one it started with (both recorded).")
+    ] = False,
     print_config: Annotated[
         bool, typer.Option(help="Print the resolved config, every key documented, and exit.")
     ] = False,
@@ -147,29 +150,25 @@ def train(
     from rich.live import Live
 
     from hairpin.rl.display import status_view
-    from hairpin.rl.inject import InjectionError
-    from hairpin.rl.trainer import Trainer
+    from hairpin.rl.trainer import Trainer, check_start_options
 
-    try:
-        cfg = load_config(RLConfig, config, set_ or [])
-    except ConfigError as err:
-        console.print(f"[red]config error:[/red] {err}")
-        raise typer.Exit(2) from err
+    cfg = load_config(RLConfig, config, set_ or [])
     if print_config:
         from hairpin.config.describe import documented_yaml
 
         print(documented_yaml(cfg))
         return
+    check_start_options(Path(cfg.paths.runs) / cfg.run_name, init_from, reset_schedules)
     expert_ms = _expert_times(cfg)
-    try:
-        trainer = Trainer(cfg, init_from=init_from, reset_schedules=reset_schedules)
-    except InjectionError as err:
-        console.print(f"[red]pretrained weights refused:[/red] {err}")
-        raise typer.Exit(2) from err
+    trainer = Trainer(
+        cfg, init_from=init_from, reset_schedules=reset_schedules, allow_config_change=allow_config_change
+    )
     console.print(
         f"run [bold]{cfg.run_name}[/bold]: {trainer.run_dir} · TensorBoard: {cfg.paths.tensorboard}/"
         f"{cfg.run_name}* · device {trainer.device}"
     )
+    for event in trainer.status.events:
+        console.print(f"[yellow]note:[/yellow] {event}")
     with Live(status_view(cfg.run_name, trainer.status, expert_ms), console=console, refresh_per_second=2) as live:
         status = trainer.run(on_status=lambda s: live.update(status_view(cfg.run_name, s, expert_ms)))
     if not console.is_terminal:

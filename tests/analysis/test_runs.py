@@ -81,5 +81,5 @@ def test_an_unreadable_run_json_is_an_error_only_when_asked_for(logs: Logs) -> N
     (logs.runs / "broken" / "run.json").write_text("{not json")
     catalog = RunCatalog(logs.tensorboard, logs.runs)
     assert [s.name for s in catalog.resolve(["good"])] == ["good"]
-    with pytest.raises(AnalysisError, match=r"broken/run\.json is not a run manifest"):
+    with pytest.raises(AnalysisError, match=r"broken/run\.json is not a readable run manifest"):
         catalog.resolve(["broken"])

@@ -285,8 +285,7 @@ def test_trainer_writes_the_injection_to_tensorboard(tmp_path: Path) -> None:
 
     cfg, _ = _tiny_with_actions_head(tmp_path, "logged")
     trainer = Trainer(cfg)
-    trainer.writer.close()
-    trainer.manifest.end_session(0, 0)
+    trainer.close()
     logs = EventAccumulator(str(Path(cfg.paths.tensorboard) / "logged"))
     logs.Reload()
     assert "Pretrain/injected/text_summary" in logs.Tags()["tensors"]

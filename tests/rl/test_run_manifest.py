@@ -113,7 +113,7 @@ def test_unreadable_manifest_is_named(tmp_path: Path) -> None:
     with pytest.raises(RunManifestError, match="does not exist"):
         RunManifest.load(tmp_path)
     (tmp_path / "run.json").write_text('{"run_name": 3}')
-    with pytest.raises(RunManifestError, match="is not a run manifest"):
+    with pytest.raises(RunManifestError, match="is not a readable run manifest"):
         open_run(tmp_path)
 
 

@@ -17,6 +17,7 @@ from hairpin.config.rl import RLConfig
 from hairpin.rl.checkpoint import CheckpointError, load_checkpoint
 from hairpin.rl.collector import make_network
 from hairpin.rl.learner import Learner, UpdateStats
+from hairpin.rl.run_manifest import RunManifestError
 from hairpin.rl.trainer import Trainer
 
 
@@ -55,10 +56,14 @@ def test_a_run_trains_logs_and_checkpoints(tiny: RLConfig) -> None:
 def test_mismatched_checkpoint_is_refused_and_kept(tiny: RLConfig, tmp_path: Path) -> None:
     Trainer(tiny).run()
     latest = (Path(tiny.paths.runs) / "tiny" / "checkpoints" / "latest").read_text()
+    run_json = (Path(tiny.paths.runs) / "tiny" / "run.json").read_bytes()
     wider = tiny_config(tmp_path, **{"nn.floats.hidden": 48})
-    with pytest.raises(CheckpointError, match=r"mis-shaped float_feature_extractor\.0\.weight"):
+    with pytest.raises(RunManifestError, match=r"nn\.floats\.hidden: 32 -> 48"):
         Trainer(wider)
+    with pytest.raises(CheckpointError, match=r"mis-shaped float_feature_extractor\.0\.weight"):
+        Trainer(wider, allow_config_change=True)
     assert (Path(tiny.paths.runs) / "tiny" / "checkpoints" / "latest").read_text() == latest
+    assert (Path(tiny.paths.runs) / "tiny" / "run.json").read_bytes() == run_json
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny: RLConfig, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from hairpin.atomic import atomic_write_bytes, atomic_write_text
 from hairpin.errors import HairpinError
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
 from hairpin.nets.stacking import sum_first_conv_channels
+from hairpin.nets.state_dict import load_weights
 from hairpin.obs import FloatLayout, float_layout_differences, float_layout_record
 from hairpin.version import code_version
 
@@ -147,10 +148,9 @@ def read_artifact(path: str | Path, artifact: str) -> tuple[dict[str, Tensor], d
         raise ArtifactError(f"{file} is not the {artifact!r} artifact of {file.parent}; its manifest lists {listed}")
     if not file.is_file():
         raise ArtifactError(f"{file} is listed in the manifest but missing")
-    try:
-        state: dict[str, Tensor] = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file: name it
-        raise ArtifactError(f"{file} cannot be read as a state dict: {err}") from err
+    state: dict[str, Tensor] = load_weights(file, str(file), error=ArtifactError)
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ArtifactError(f"{file}: holds a {type(state).__name__}, not a state dict of tensors")
     expected = {k: tuple(v) for k, v in entry["tensors"].items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if got != expected:

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 from hairpin.errors import HairpinError
-from hairpin.nets.state_dict import compare_state_dict
+from hairpin.nets.state_dict import compare_state_dict, load_weights
 
 __all__ = [
     "CheckpointError",
@@ -238,10 +238,7 @@ def _read_state(path: Path, entry: Mapping[str, Any] | None) -> Any:
             f"{path}: {len(data)} bytes, SHA-256 {digest[:12]}…, but {COUNTERS} records {entry.get('bytes')} bytes, "
             f"SHA-256 {str(entry.get('sha256'))[:12]}…: not the file saved with these counters"
         )
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises pickle, runtime and value errors alike
-        raise CheckpointError(f"{path}: cannot be loaded: {error}") from error
+    return load_weights(data, str(path), error=CheckpointError)
 
 
 def read_online_state(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -9,7 +9,6 @@ its races still to take.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -71,11 +70,20 @@ def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Conne
     """Entry point of a collector process; races go out through ``conn``."""
     torch.set_num_threads(1)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group; the learner handles it
-        _collect(index, cfg, links, conn, seed)
+    parent = os.getppid()
+    try:
+        _collect(index, cfg, links, conn, seed, parent)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the learner handles it
+        pass
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the learner closed its end of the pipe: it stopped or died; nothing to report
+    except FileNotFoundError:
+        if _running(links, parent):
+            raise
+        # the spool went with the learner that died: nothing to report
 
 
-def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int) -> None:
+def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int, parent: int) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     device = resolve_device(cfg.performance.collector_device)
@@ -96,7 +104,6 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
     explo = cfg.exploration
     explorer = Explorer(n_cars, N_ACTIONS, explo.random_action_hold_steps, rng)
     actions_since_pull = sent = 0
-    parent = os.getppid()
     while _running(links, parent):
         if not links.may_run.wait(WAIT_POLL_S):
             continue

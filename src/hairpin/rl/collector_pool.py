@@ -12,7 +12,7 @@ from hairpin.config.rl import RLConfig
 from hairpin.nets import IQNNetwork
 from hairpin.rl.collector import CollectorLinks, collector_main
 from hairpin.rl.lockfree import RaceSlots, SharedFlag
-from hairpin.rl.race_channel import RaceInbox, make_spool
+from hairpin.rl.race_channel import RaceInbox, make_spool, remove_dead_spools
 from hairpin.rl.shared_weights import SharedWeights
 
 __all__ = ["CollectorCrashLoopError", "CollectorPool"]
@@ -33,6 +33,8 @@ class CollectorPool:
     def __init__(self, cfg: RLConfig, net: IQNNetwork, seed: int) -> None:
         self.cfg = cfg
         self.seed = seed
+        self.removed_spools = remove_dead_spools()
+        """Spools of learners that died without removing them, removed now."""
         self.ctx = mp.get_context("spawn")
         self.links = CollectorLinks(
             weights=SharedWeights(net, self.ctx),

@@ -19,9 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hairpin.processes import pid_alive
 from hairpin.rl.lockfree import RaceSlots
 
-__all__ = ["RaceInbox", "RaceRecord", "make_spool", "send_race"]
+__all__ = ["RaceInbox", "RaceRecord", "make_spool", "remove_dead_spools", "send_race", "spool_root"]
 
 
 class RaceRecord(NamedTuple):
@@ -43,10 +44,30 @@ ARRAYS = ("frames", "floats", "actions", "rewards")
 MAX_MESSAGE_BYTES = 4096
 
 
-def make_spool() -> Path:
-    """A fresh spool directory, in memory (/dev/shm) where the system has it."""
+SPOOL_PREFIX = "hairpin-races-"
+
+
+def spool_root() -> Path:
+    """Where spools live: in memory (/dev/shm) where the system has it, else the temporary directory."""
     shm = Path("/dev/shm")
-    return Path(tempfile.mkdtemp(prefix="hairpin-races-", dir=shm if shm.is_dir() else None))
+    return shm if shm.is_dir() else Path(tempfile.gettempdir())
+
+
+def make_spool(root: Path | None = None) -> Path:
+    """A fresh spool directory named after this process (``hairpin-races-<pid>-…``), so a later run can tell that
+    a spool's learner is dead."""
+    return Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=root or spool_root()))
+
+
+def remove_dead_spools(root: Path | None = None) -> list[Path]:
+    """Remove the spools whose learner no longer runs (a learner killed with SIGKILL cannot remove its own)."""
+    removed = []
+    for spool in sorted((root or spool_root()).glob(f"{SPOOL_PREFIX}*")):
+        owner = spool.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if spool.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(spool, ignore_errors=True)
+            removed.append(spool)
+    return removed
 
 
 def send_race(conn: Connection, spool: Path, record: RaceRecord, sequence: int) -> None:

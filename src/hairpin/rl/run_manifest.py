@@ -118,7 +118,12 @@ class RunManifest(_Record):
         except FileNotFoundError as error:
             raise RunManifestError(f"{path} does not exist") from error
         except ValidationError as error:
-            raise RunManifestError(f"{path} is not a run manifest:\n{error}") from error
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the file"
+            raise RunManifestError(
+                f"{path} is not a readable run manifest ({error.error_count()} problem(s); {where}: {first['msg']}); "
+                "restore it from a backup, or move the run away to start it anew"
+            ) from error
         manifest._path = path
         return manifest
 
@@ -143,7 +148,10 @@ class RunManifest(_Record):
         run_dir = Path(run_dir)
         new_config = _as_json_dict(config)
         version = code_version if code_version is not None else current_code_version()
-        if not (run_dir / MANIFEST).exists():
+        changes = cls.check_reopen(
+            run_dir, config=config, seed=seed, allow_config_change=allow_config_change, free_keys=free_keys
+        )
+        if changes is None:
             manifest = cls(
                 run_name=run_name or run_dir.name,
                 group=group,
@@ -156,16 +164,6 @@ class RunManifest(_Record):
             manifest.save()
             return manifest
         manifest = cls.load(run_dir)
-        changes = config_diff(manifest.config, new_config)
-        if seed != manifest.seed:
-            changes["seed"] = [manifest.seed, seed]
-        binding = [key for key in changes if not any(key == p or key.startswith(f"{p}.") for p in free_keys)]
-        if binding and not allow_config_change:
-            lines = "\n  ".join(f"{key}: {changes[key][0]!r} -> {changes[key][1]!r}" for key in binding)
-            raise RunManifestError(
-                f"{manifest.path}: the run was started with another config; pass allow_config_change to resume "
-                f"anyway (both are recorded):\n  {lines}"
-            )
         if changes:
             change = ConfigChange(time=_now(), session=len(manifest.sessions), changes=changes)
             manifest.config_changes.append(change)
@@ -175,6 +173,39 @@ class RunManifest(_Record):
         manifest.code_version = version
         manifest.save()
         return manifest
+
+    @classmethod
+    def check_reopen(
+        cls,
+        run_dir: str | Path,
+        *,
+        config: BaseModel | Mapping[str, Any],
+        seed: int | None,
+        allow_config_change: bool = False,
+        free_keys: Collection[str] = (),
+    ) -> dict[str, list[Any]] | None:
+        """The config changes a reopening would record (None for a new run); raises, writing nothing, when run.json
+        is unreadable or the seed or config differ outside ``free_keys`` and ``allow_config_change`` is not set."""
+        if not (Path(run_dir) / MANIFEST).exists():
+            return None
+        manifest = cls.load(run_dir)
+        changes = config_diff(manifest.config, _as_json_dict(config))
+        if seed != manifest.seed:
+            changes["seed"] = [manifest.seed, seed]
+        binding = [key for key in changes if not any(key == p or key.startswith(f"{p}.") for p in free_keys)]
+        if binding and not allow_config_change:
+            lines = "\n  ".join(f"{key}: {changes[key][0]!r} -> {changes[key][1]!r}" for key in binding)
+            raise RunManifestError(
+                f"{manifest.path}: the run was started with another config; resume it with its own config, start a "
+                "new run (--set run_name=NEW), or accept the change with `hairpin train --allow-config-change` "
+                f"(both configs are recorded):\n  {lines}"
+            )
+        return changes
+
+    @property
+    def session_open(self) -> bool:
+        """Whether a session was started by this process and not ended yet."""
+        return self._open_session() is not None
 
     def save(self) -> None:
         """Write run.json atomically."""

@@ -25,10 +25,13 @@ import torch
 
 from hairpin.config.rl import RLConfig
 from hairpin.devices import resolve_device
+from hairpin.errors import HairpinError
 from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
+from hairpin.nets.state_dict import load_weights
 from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
 from hairpin.rl.checkpoint import (
+    CheckpointError,
     load_checkpoint,
     load_state_dict_strict,
     read_online_state,
@@ -41,14 +44,15 @@ from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.rl.run_manifest import MANIFEST, RunManifest
 from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.tb_writer import SuffixedSummaryWriter
+from hairpin.run_lock import RunLock
 from hairpin.sim.race import float_layout
 from hairpin.version import code_version
 
-__all__ = ["NonFiniteLossError", "Trainer", "TrainerStatus"]
+__all__ = ["NonFiniteLossError", "RunStartError", "Trainer", "TrainerStatus", "check_start_options"]
 
 PUBLISH_EVERY_S = 1.0
 """Seconds between copies of the online weights to the collectors."""
@@ -89,19 +93,59 @@ def _optimizer(net: IQNNetwork, cfg: RLConfig) -> torch.optim.Optimizer:
     return kind(groups, eps=o.eps, betas=o.betas, weight_decay=o.weight_decay, decoupled_weight_decay=True)
 
 
+class RunStartError(HairpinError):
+    """The run cannot start as asked: an option that cannot take effect, or weights to start from that are missing."""
+
+
+def check_start_options(run_dir: Path, init_from: Path | None, reset_schedules: bool) -> None:
+    """Refuse start options that cannot take effect, before the run is touched."""
+    if reset_schedules and init_from is None:
+        raise RunStartError("--reset-schedules only applies with --init-from (schedules of a resumed run go on)")
+    if init_from is None:
+        return
+    if (run_dir / MANIFEST).exists():
+        raise RunStartError(
+            f"run {run_dir} already exists and would resume: --init-from only starts a new run; choose another "
+            "run_name (--set run_name=NEW) or drop --init-from to resume it"
+        )
+    if not init_from.exists():
+        raise RunStartError(f"--init-from {init_from}: no such file or directory")
+
+
 def _read_init_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Online weights and counters from a ``.pt`` state dict, a run directory or a checkpoint folder."""
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True), {}
+        return load_weights(path, str(path), error=CheckpointError), {}
     return read_online_state(path)
 
 
 class Trainer:
     """Runs (or resumes) the run ``cfg.run_name`` until a stop rule, Ctrl-C, or a fault."""
 
-    def __init__(self, cfg: RLConfig, *, init_from: Path | None = None, reset_schedules: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: RLConfig,
+        *,
+        init_from: Path | None = None,
+        reset_schedules: bool = False,
+        allow_config_change: bool = False,
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.paths.runs) / cfg.run_name
+        check_start_options(self.run_dir, init_from, reset_schedules)
+        self._lock = RunLock(self.run_dir).acquire()  # before anything of the run is read or written
+        try:
+            self._open(init_from, reset_schedules, allow_config_change)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, init_from: Path | None, reset_schedules: bool, allow_config_change: bool) -> None:
+        cfg = self.cfg
+        free_keys = ("training", "performance", "paths")
+        RunManifest.check_reopen(
+            self.run_dir, config=cfg, seed=cfg.seed, allow_config_change=allow_config_change, free_keys=free_keys
+        )
         self.device = resolve_device(cfg.performance.device)
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.performance.learner_threads)
@@ -127,9 +171,14 @@ class Trainer:
             seed=cfg.seed,
             group=cfg.group,
             run_name=cfg.run_name,
-            free_keys=("training", "performance", "paths"),
+            allow_config_change=allow_config_change,
+            free_keys=free_keys,
         )
         self.manifest.start_session(self.frames, self.batches, init_from=str(init_from) if init_from else None)
+        if self._lock.took_over:
+            message = f"took over {self._lock.path} from {self._lock.took_over}, which no longer runs"
+            self.manifest.log_event("lock_taken_over", message, self.frames)
+            self.status.events.append(message)
         self.writer = SuffixedSummaryWriter(
             cfg.paths.tensorboard,
             cfg.run_name,
@@ -187,6 +236,8 @@ class Trainer:
         """Train until a stop rule; ``on_status(status)`` is called about once a second and may stop the run by
         setting ``status.stop_reason``."""
         pool = CollectorPool(self.cfg, self.online, self.cfg.seed)
+        for spool in pool.removed_spools:
+            self._event("spool_removed", f"removed {spool}, left by a learner that no longer runs")
         self._publish(pool)
         pool.start()
         start = time.monotonic()
@@ -243,9 +294,17 @@ class Trainer:
                 self._checkpoint(elapsed)
             self._sync_status()
             self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
-            self.manifest.end_session(self.frames, self.batches)
-            self.writer.close()
+            self.close()
         return self.status
+
+    def close(self) -> None:
+        """End the session, close the logs and release the run (``run`` does this when it stops)."""
+        try:
+            if self.manifest.session_open:
+                self.manifest.end_session(self.frames, self.batches)
+            self.writer.close()
+        finally:
+            self._lock.release()
 
     def _receive(self, pool: CollectorPool, block: bool) -> None:
         """Take every race waiting (waiting briefly for one when there is nothing to train on)."""
