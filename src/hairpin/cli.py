@@ -213,33 +213,23 @@ app.add_typer(pretrain_app, name="pretrain")
 
 
 def _run_pretrain(stage: str, config: Path, overrides: list[str] | None, print_config: bool) -> None:
-    """Load a vis or bc config, train, export; errors in the config, dataset or artifacts exit with code 2."""
+    """Load a vis or bc config, train, export (hairpin's own errors exit with code 2, through HairpinGroup)."""
     from hairpin.config.describe import documented_yaml
     from hairpin.config.pretrain import BCConfig, VisConfigPretrain
-    from hairpin.data.store import DatasetError
-    from hairpin.pretrain.artifacts import ArtifactError
 
     model: type[VisConfigPretrain] | type[BCConfig] = VisConfigPretrain if stage == "vis" else BCConfig
-    try:
-        cfg = load_config(model, config, overrides or [])
-    except ConfigError as err:
-        console.print(f"[red]config error:[/red] {err}")
-        raise typer.Exit(2) from err
+    cfg = load_config(model, config, overrides or [])
     if print_config:
         print(documented_yaml(cfg))
         return
-    try:
-        if isinstance(cfg, VisConfigPretrain):
-            from hairpin.pretrain.vis import run_vis
+    if isinstance(cfg, VisConfigPretrain):
+        from hairpin.pretrain.vis import run_vis
 
-            manifest = run_vis(cfg, console=console)
-        else:
-            from hairpin.pretrain.bc import run_bc
+        manifest = run_vis(cfg, console=console)
+    else:
+        from hairpin.pretrain.bc import run_bc
 
-            manifest = run_bc(cfg, console=console)
-    except (DatasetError, ArtifactError, FileExistsError, ValueError) as err:
-        console.print(f"[red]{stage} pretraining failed:[/red] {err}")
-        raise typer.Exit(2) from err
+        manifest = run_bc(cfg, console=console)
     out = Path(cfg.paths.runs) / cfg.run_name
     files = ", ".join(f["file"] for f in manifest["files"].values())
     console.print(f"best epoch {manifest['best_epoch']}: {files} + manifest.json in {out}")

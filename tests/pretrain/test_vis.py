@@ -16,7 +16,7 @@ from hairpin.data.arrays import DemoArrays
 from hairpin.nets.iqn import IQNNetwork, normalise_image
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import read_artifact
-from hairpin.pretrain.run import PretrainRun, split_demos
+from hairpin.pretrain.run import PretrainRun, PretrainRunError, split_demos
 from hairpin.pretrain.vis import RECONSTRUCTIONS_NAME, VisTrainer, check_image_size, run_vis
 
 ConfigFactory = Callable[..., VisConfigPretrain]
@@ -161,5 +161,5 @@ def test_a_stored_dataset_of_another_size_is_refused(
 
 def test_a_loss_that_is_never_finite_is_an_error(vis_make_config: ConfigFactory, vis_demos: DemoArrays) -> None:
     cfg = vis_make_config(train={"lr": 1e30, "epochs": 2})
-    with pytest.raises(RuntimeError, match=r"never finite"):
+    with pytest.raises(PretrainRunError, match=r"never finite"):
         run_vis(cfg, demos=vis_demos)

@@ -52,7 +52,7 @@ from hairpin.pretrain.bc_metrics import (
     repeat_prev_baseline_acc,
 )
 from hairpin.pretrain.bc_model import BCModel, BCOutput, load_encoder_init
-from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, split_demos
+from hairpin.pretrain.run import PretrainRun, PretrainRunError, batch_indices, epoch_progress, split_demos
 from hairpin.rl.learner import polyak_update
 from hairpin.rl.loss import td_target
 
@@ -136,7 +136,9 @@ class BCTrainer:
         device: torch.device | str = "cpu",
     ) -> None:
         if train.floats.shape[1] != float_layout.size:
-            raise ValueError(f"the demonstrations have {train.floats.shape[1]} floats, the layout {float_layout.size}")
+            raise PretrainRunError(
+                f"the demonstrations have {train.floats.shape[1]} floats, the layout {float_layout.size}"
+            )
         self.cfg = cfg
         self.device = torch.device(device)
         self.image_size = train.image_size

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from hairpin.data.arrays import DemoArrays
+from hairpin.pretrain.run import PretrainRunError
 from hairpin.rl.nstep import nstep_returns
 
 __all__ = ["BCBatch", "BCSplit", "TDBatch", "TDSettings", "check_frame_step", "make_batch"]
@@ -89,7 +90,7 @@ def check_frame_step(demos: DemoArrays, step_ms: int) -> None:
     gaps = np.diff(demos.race_time_ms)[same_episode]
     if len(gaps) and np.any(gaps != step_ms):
         found = sorted({int(g) for g in np.unique(gaps)})[:5]
-        raise ValueError(
+        raise PretrainRunError(
             f"td_weight > 0 needs one frame per {step_ms} ms step (record with capture_every_steps 1); the dataset's "
             f"frames are {found} ms apart"
         )

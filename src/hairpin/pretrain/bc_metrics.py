@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from hairpin.actions import N_ACTIONS
+from hairpin.pretrain.run import PretrainRunError
 
 __all__ = [
     "accuracy",
@@ -27,7 +28,7 @@ __all__ = [
 def majority_action(actions: np.ndarray, n_actions: int = N_ACTIONS) -> int:
     """The most frequent action of ``actions`` (T,); ties go to the lowest index. Raises when empty."""
     if len(actions) == 0:
-        raise ValueError("no action to take a majority of: the training split is empty")
+        raise PretrainRunError("no action to take a majority of: the training split is empty")
     return int(np.bincount(actions, minlength=n_actions).argmax())
 
 

@@ -34,6 +34,7 @@ from hairpin.nets.parts import cosine_embedding, dueling_head
 from hairpin.nets.state_dict import compare_state_dict
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import ArtifactError, check_artifact_fits, read_artifact, single_frame_state
+from hairpin.pretrain.run import PretrainRunError
 
 __all__ = ["BCModel", "BCOutput", "check_bc_config", "load_encoder_init", "load_strict"]
 
@@ -49,13 +50,15 @@ def check_bc_config(cfg: BCConfig) -> None:
     """Refuse settings that leave nothing to learn or to export, or that would export weights RL cannot use."""
     vis = cfg.nn.vis.enabled
     if not vis and not cfg.use_floats:
-        raise ValueError("bc: nn.vis.enabled and use_floats are both false, so the model has no input to learn from")
+        raise PretrainRunError(
+            "bc: nn.vis.enabled and use_floats are both false, so the model has no input to learn from"
+        )
     if not vis and cfg.bc_mode == "backbone":
-        raise ValueError("bc_mode 'backbone' exports only img_head, but nn.vis.enabled is false")
+        raise PretrainRunError("bc_mode 'backbone' exports only img_head, but nn.vis.enabled is false")
     if not vis and cfg.encoder_init_path is not None:
-        raise ValueError(f"encoder_init_path {cfg.encoder_init_path} is set but nn.vis.enabled is false")
+        raise PretrainRunError(f"encoder_init_path {cfg.encoder_init_path} is set but nn.vis.enabled is false")
     if cfg.use_full_iqn and not cfg.use_floats:
-        raise ValueError(
+        raise PretrainRunError(
             "use_full_iqn exports the whole network, which RL runs with its floats; a network trained with "
             "use_floats: false has an untrained float_feature_extractor. Set use_floats: true"
         )

@@ -27,10 +27,12 @@ from hairpin.atomic import atomic_write_text
 from hairpin.config.loader import save_config
 from hairpin.config.pretrain import BCConfig, DataConfig, VisConfigPretrain
 from hairpin.data.arrays import DemoArrays
+from hairpin.errors import HairpinError
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import MANIFEST_NAME, export_artifacts
+from hairpin.run_lock import RunLock
 
-__all__ = ["PretrainRun", "batch_indices", "epoch_progress", "split_demos", "validation_maps"]
+__all__ = ["PretrainRun", "PretrainRunError", "batch_indices", "epoch_progress", "split_demos", "validation_maps"]
 
 HEADLINE_METRICS = (
     "train_loss",
@@ -47,13 +49,17 @@ HEADLINE_METRICS = (
 SHORT_NAMES = {"baseline_majority_acc": "majority", "baseline_repeat_prev_acc": "repeat_prev"}
 
 
+class PretrainRunError(HairpinError, ValueError):
+    """A pretraining run that cannot start or export: its name is taken, its data cannot be split, no epoch ended."""
+
+
 def validation_maps(maps: tuple[str, ...], cfg: DataConfig) -> list[str]:
     """The held-out maps: ``cfg.validation_maps``, or the last ``validation_fraction`` of the sorted map names."""
     if cfg.validation_maps:
         return list(cfg.validation_maps)
     names = sorted(set(maps))
     if len(names) < 2:
-        raise ValueError(
+        raise PretrainRunError(
             f"the dataset has episodes of one map only ({names}); validation is split by map, so record at least two"
         )
     n_val = max(1, round(len(names) * cfg.validation_fraction))
@@ -83,9 +89,12 @@ class PretrainRun:
     def __init__(self, cfg: VisConfigPretrain | BCConfig, *, console: Console | None = None) -> None:
         self.cfg = cfg
         self.dir = Path(cfg.paths.runs) / cfg.run_name
+        self._lock = RunLock(self.dir, what="pretraining run").acquire()
         if (self.dir / MANIFEST_NAME).exists():
-            raise FileExistsError(f"{self.dir} already holds an exported pretraining run; choose another run_name")
-        self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock.release()
+            raise PretrainRunError(
+                f"{self.dir} already holds an exported pretraining run; choose another run_name (--set run_name=NEW)"
+            )
         save_config(cfg, self.dir / "config.yaml")
         self.writer = SummaryWriter(str(Path(cfg.paths.tensorboard) / cfg.run_name))
         self.console = console or Console(quiet=True)
@@ -135,7 +144,7 @@ class PretrainRun:
     ) -> dict[str, Any]:
         """Write the best epoch's artifacts and the manifest; returns the manifest."""
         if self.best_epoch < 0:
-            raise RuntimeError("no epoch finished: nothing to export")
+            raise PretrainRunError(f"{self.dir}: no epoch finished, nothing to export")
         best_row = next(r for r in self.rows if int(r["epoch"]) == self.best_epoch)
         manifest = export_artifacts(
             self.dir,
@@ -148,5 +157,10 @@ class PretrainRun:
             n_stack=n_stack,
             float_layout=float_layout,
         )
-        self.writer.close()
+        self.close()
         return manifest
+
+    def close(self) -> None:
+        """Close the logs and release the run directory (``export`` does this)."""
+        self.writer.close()
+        self._lock.release()

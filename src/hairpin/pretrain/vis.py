@@ -27,7 +27,7 @@ from hairpin.config.pretrain import VisConfigPretrain
 from hairpin.data.arrays import DemoArrays
 from hairpin.devices import resolve_device
 from hairpin.nets.iqn import IMAGE_MEAN, IMAGE_SCALE
-from hairpin.pretrain.run import PretrainRun, batch_indices, epoch_progress, split_demos
+from hairpin.pretrain.run import PretrainRun, PretrainRunError, batch_indices, epoch_progress, split_demos
 from hairpin.pretrain.vis_frames import FrameStacker
 from hairpin.pretrain.vis_grid import write_reconstructions
 from hairpin.pretrain.vis_models import Autoencoder, VariationalAutoencoder, VisModel, build_vis_model
@@ -42,7 +42,7 @@ def check_image_size(demos: DemoArrays, image_size: int) -> None:
     """Raise ``ValueError`` naming both sizes when the frames are not ``image_size`` × ``image_size``."""
     height, width = demos.images.shape[-2:]
     if (height, width) != (image_size, image_size):
-        raise ValueError(
+        raise PretrainRunError(
             f"the dataset's frames are {height}×{width} px but the config's image_size is {image_size}: "
             "record the dataset at that size or set image_size to the dataset's"
         )
@@ -157,7 +157,9 @@ def run_vis(
     train, val = split_demos(demos, cfg.data)
     for name, split in (("training", train), ("validation", val)):
         if split.n_frames == 0:
-            raise ValueError(f"the {name} split of {cfg.data.dataset!r} has no frames (maps {sorted(set(split.maps))})")
+            raise PretrainRunError(
+                f"the {name} split of {cfg.data.dataset!r} has no frames (maps {sorted(set(split.maps))})"
+            )
     run = PretrainRun(cfg, console=console)
     trainer = VisTrainer(cfg, train, val, device=resolve_device(cfg.train.device))
     limit = cfg.train.max_minutes
@@ -176,7 +178,7 @@ def run_vis(
             break
     if run.best_epoch < 0:
         last = run.rows[-1]["val_loss"]
-        raise RuntimeError(f"the validation loss was never finite (last {last}): nothing to export; try a lower lr")
+        raise PretrainRunError(f"the validation loss was never finite (last {last}): nothing to export; try a lower lr")
     if cfg.task in ("ae", "vae"):
         trainer.model.load_state_dict(best_model)
         trainer.write_reconstructions(run.dir / RECONSTRUCTIONS_NAME, cfg.recon_grid_images)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from hairpin.config.pretrain import VisConfigPretrain
 from hairpin.nets.iqn import normalise_image
 from hairpin.nets.parts import conv_encoder, conv_output_size
+from hairpin.pretrain.run import PretrainRunError
 from hairpin.pretrain.vis_augment import augment
 from hairpin.pretrain.vis_decoders import conv_decoder, projection_head
 from hairpin.pretrain.vis_losses import nt_xent, reconstruction_mse, vae_loss
@@ -28,7 +29,7 @@ class VisModel(nn.Module):
     def __init__(self, cfg: VisConfigPretrain) -> None:
         super().__init__()
         if not cfg.nn.vis.enabled:
-            raise ValueError("visual pretraining needs an image encoder, but nn.vis.enabled is false")
+            raise PretrainRunError("visual pretraining needs an image encoder, but nn.vis.enabled is false")
         channels, side = conv_output_size(cfg.nn.vis, cfg.image_size)
         self.feature_width = channels * side * side  # Di
         self.encoder = conv_encoder(cfg.nn.vis, cfg.n_stack, cfg.nn.leaky_relu_slope)
