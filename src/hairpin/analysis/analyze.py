@@ -100,7 +100,10 @@ def _group_patterns(groups: tuple[str, ...]) -> list[tuple[str, str]]:
     pairs = []
     for text in groups:
         name, equals, pattern = text.partition("=")
-        pairs.append((name.strip(), pattern.strip()) if equals else (text, text))
+        pair = (name.strip(), pattern.strip()) if equals else (text, text)
+        if not all(pair):
+            raise AnalysisError(f"--group {text!r}: give NAME=GLOB (or a GLOB), both non-empty")
+        pairs.append(pair)
     return pairs
 
 
@@ -114,6 +117,10 @@ def _subjects(runs: list[Run], groups: tuple[str, ...]) -> list[Subject]:
             raise AnalysisError(f"run {run.name} matches several --group patterns: {', '.join(matched)}")
         name = matched[0] if matched else run.group or run.name
         members.setdefault(name, []).append(run)
+    for name, pattern in patterns:
+        if not any(fnmatch.fnmatchcase(run.name, pattern) for run in runs):
+            names = ", ".join(run.name for run in runs)
+            raise AnalysisError(f"--group {name}={pattern}: no run matches {pattern!r}; the runs compared are: {names}")
     return [Subject(name, tuple(group)) for name, group in members.items()]
 
 

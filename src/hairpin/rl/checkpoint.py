@@ -267,9 +267,12 @@ def load_checkpoint(
     if latest is None:
         return None
     checkpoint_id, folder = latest
-    record = _read_record(folder, checkpoint_id)
-    names = STATE_FILES if optimizer is not None else STATE_FILES[:2]
-    states = {name: _read_state(folder / name, record["files"].get(name)) for name in names}
+    try:
+        record = _read_record(folder, checkpoint_id)
+        names = STATE_FILES if optimizer is not None else STATE_FILES[:2]
+        states = {name: _read_state(folder / name, record["files"].get(name)) for name in names}
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}; {_way_out(folder)}") from error
     check_state_dict(online, states["online.pt"], str(folder / "online.pt"))
     check_state_dict(target, states["target.pt"], str(folder / "target.pt"))
     if optimizer is not None:
@@ -279,6 +282,20 @@ def load_checkpoint(
     if optimizer is not None:
         optimizer.load_state_dict(states["optimizer.pt"])
     return dict(record["counters"])
+
+
+def _way_out(damaged: Path) -> str:
+    """What to do about a damaged checkpoint folder: resume from an older complete one, if the run kept one."""
+    root = damaged.parent
+    older = sorted(
+        (path for i, path in _folder_ids(root).items() if path != damaged and (path / COUNTERS).exists()),
+        key=lambda path: path.name,
+    )
+    if older:
+        return (
+            f"the checkpoint is damaged: to resume from the one before, write {older[-1].name!r} into {root / LATEST}"
+        )
+    return f"the checkpoint is damaged and no older one is kept: restore {damaged} from a backup or start a new run"
 
 
 def _best_dirs(run_dir: str | Path, map_name: str) -> tuple[Path, Path, Path]:

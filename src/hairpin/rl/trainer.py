@@ -289,12 +289,16 @@ class Trainer:
         finally:
             pool.stop()
             elapsed = time.monotonic() - start
-            if good_exit:
-                self._log_training(self.schedules.at(self.frames), elapsed, force_test_loss=True)
-                self._checkpoint(elapsed)
-            self._sync_status()
-            self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
-            self.close()
+            try:
+                if good_exit:
+                    self._log_training(self.schedules.at(self.frames), elapsed, force_test_loss=True)
+                    self._checkpoint(elapsed)
+            finally:  # a full or read-only disk still ends the session as far as it can and releases the run
+                self._sync_status()
+                try:
+                    self.manifest.log_event("stop", self.status.stop_reason or "stopped", self.frames)
+                finally:
+                    self.close()
         return self.status
 
     def close(self) -> None:
@@ -302,9 +306,11 @@ class Trainer:
         try:
             if self.manifest.session_open:
                 self.manifest.end_session(self.frames, self.batches)
-            self.writer.close()
         finally:
-            self._lock.release()
+            try:
+                self.writer.close()
+            finally:
+                self._lock.release()
 
     def _receive(self, pool: CollectorPool, block: bool) -> None:
         """Take every race waiting (waiting briefly for one when there is nothing to train on)."""
