@@ -169,10 +169,12 @@ def train(
     )
     for event in trainer.status.events:
         console.print(f"[yellow]note:[/yellow] {event}")
-    with Live(status_view(cfg.run_name, trainer.status, expert_ms), console=console, refresh_per_second=2) as live:
-        status = trainer.run(on_status=lambda s: live.update(status_view(cfg.run_name, s, expert_ms)))
-    if not console.is_terminal:
-        console.line()  # a Live display written to a file or pipe ends without a newline
+    try:
+        with Live(status_view(cfg.run_name, trainer.status, expert_ms), console=console, refresh_per_second=2) as live:
+            status = trainer.run(on_status=lambda s: live.update(status_view(cfg.run_name, s, expert_ms)))
+    finally:
+        if not console.is_terminal:
+            console.line()  # a Live display written to a file or pipe ends without a newline
     console.print(f"stopped: {status.stop_reason}")
     _write_best_gifs(cfg, trainer.run_dir)
     console.print(f"  run.json, checkpoints: {trainer.run_dir}")

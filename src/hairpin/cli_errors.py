@@ -28,9 +28,9 @@ MAX_DETAIL_LINES = 8
 """Detail lines of a multi-line message kept on its one line; the rest are counted."""
 
 _DISK_ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space or write elsewhere (paths.runs, --out, --root)",
+    errno.ENOSPC: "the disk is full: free some space, or write elsewhere with paths.runs, --out or --root",
     errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
-    errno.EROFS: "the file system is read-only: write elsewhere (paths.runs, --out, --root)",
+    errno.EROFS: "the file system is read-only: write elsewhere with paths.runs, --out or --root",
     errno.EACCES: "permission denied: make the folder writable or write elsewhere",
     errno.EPERM: "permission denied: make the folder writable or write elsewhere",
 }
