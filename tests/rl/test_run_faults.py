@@ -177,7 +177,7 @@ def test_read_only_runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_full_disk_during_a_checkpoint_keeps_the_last_one(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg, yaml, run_dir = _copy(trained, tmp_path)
+    _, yaml, run_dir = _copy(trained, tmp_path)
     latest = _latest(run_dir)
     kept = _snapshot(latest)
     frames = json.loads((latest / "counters.json").read_text())["counters"]["cumul_number_frames_played"]
