@@ -421,13 +421,6 @@ GroupOption = Annotated[
 GapOption = Annotated[float, typer.Option(help="Runs without run.json: minutes without a value that are downtime.")]
 
 
-def _analysis_error(err: Exception) -> typer.Exit:
-    from rich.markup import escape
-
-    console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)  # paths and lists unbroken
-    return typer.Exit(2)
-
-
 @app.command("analyze")
 def analyze_runs(
     runs: AnalysisRunsArgument = None,
@@ -447,7 +440,7 @@ def analyze_runs(
     """Compare runs at checkpoints on one axis: race results per map and kind, scalars, seeds aggregated."""
     import sys
 
-    from hairpin.analysis import AnalysisError, AnalysisOptions, analyze, render
+    from hairpin.analysis import AnalysisOptions, analyze, render
     from hairpin.analysis.plots import write_plots
     from hairpin.analysis.render import check_format
 
@@ -455,13 +448,10 @@ def analyze_runs(
     options = AnalysisOptions.from_cli(
         runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
     )
-    try:
-        check_format(format_)
-        analysis = analyze(options)
-        text = render(analysis, format_)
-        plots = write_plots(analysis, output_dir) if plot else []
-    except AnalysisError as err:
-        raise _analysis_error(err) from err
+    check_format(format_)
+    analysis = analyze(options)
+    text = render(analysis, format_)
+    plots = write_plots(analysis, output_dir) if plot else []
     if format_ in ("csv", "json"):  # stdout stays machine-clean
         for warning in analysis.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -487,30 +477,27 @@ def plot_runs(
     gap_minutes: GapOption = 30.0,
 ) -> None:
     """Write PNG figures and a Markdown report (tables, figures, the command that remakes them)."""
-    from hairpin.analysis import AnalysisError, AnalysisOptions
+    from hairpin.analysis import AnalysisOptions
     from hairpin.analysis.registry import experiment_options, load_registry
     from hairpin.analysis.report import experiment_command, make_report, plot_command
 
     names = [name.strip() for text in experiments or [] for name in text.split(",") if name.strip()]
     values = dict(interval=interval, step_interval=step_interval, window=window, gap_minutes=gap_minutes)
-    try:
-        jobs = []
-        if names:
-            book = load_registry(registry)
-            for name in names:
-                command = experiment_command(name, registry, logdir, runs_dir, output_dir)
-                options = experiment_options(book, name, logdir, runs_dir)
-                jobs.append((options, output_dir / name, name, book.experiments[name].description, command))
-        else:
-            options = AnalysisOptions.from_cli(
-                runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
-            )
-            jobs.append((options, output_dir, "Run comparison", "", plot_command(options, output_dir)))
-        for options, out, title, description, command in jobs:
-            _, plots, report = make_report(options, out, title=title, description=description, command=command)
-            console.print(f"{title}: {len(plots)} figures, {report}")
-    except AnalysisError as err:
-        raise _analysis_error(err) from err
+    jobs = []
+    if names:
+        book = load_registry(registry)
+        for name in names:
+            command = experiment_command(name, registry, logdir, runs_dir, output_dir)
+            options = experiment_options(book, name, logdir, runs_dir)
+            jobs.append((options, output_dir / name, name, book.experiments[name].description, command))
+    else:
+        options = AnalysisOptions.from_cli(
+            runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
+        )
+        jobs.append((options, output_dir, "Run comparison", "", plot_command(options, output_dir)))
+    for options, out, title, description, command in jobs:
+        _, plots, report = make_report(options, out, title=title, description=description, command=command)
+        console.print(f"{title}: {len(plots)} figures, {report}")
 
 
 def main() -> None:

@@ -116,3 +116,13 @@ def test_bad_options_are_named_errors(logs: Logs) -> None:
         analyze(options(logs))
     frames = analyze(options(logs, "a", time_axis="batches", step_interval="25"))
     assert list(frames.checkpoints) == [25.0, 50.0, 75.0, 100.0]
+
+
+@pytest.mark.parametrize("group", ["bc=bc_s*", "=long", "empty="])
+def test_a_group_that_matches_no_run_is_an_error(logs: Logs, group: str) -> None:
+    hairpin_run(logs, "long", 10, best=20.0)
+    hairpin_run(logs, "short", 10, best=25.0)
+    with pytest.raises(AnalysisError, match="--group") as error:
+        analyze(options(logs, "long", "short", groups=(group,)))
+    if group == "bc=bc_s*":
+        assert "no run matches 'bc_s*'" in str(error.value) and "long, short" in str(error.value)
