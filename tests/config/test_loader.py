@@ -44,9 +44,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_loads_a_file_into_the_model(tmp_path: Path) -> None:
-    path = write(tmp_path / "env.yaml", "map: hockolicious\nphysics:\n  grip: 25\n")
+    path = write(tmp_path / "env.yaml", "map: technical\nphysics:\n  grip: 25\n")
     cfg = load_config(EnvConfig, path)
-    assert cfg.map == "hockolicious"
+    assert cfg.map == "technical"
     assert cfg.physics.grip == 25.0
     assert cfg.physics.drag == EnvConfig().physics.drag
 
@@ -55,8 +55,8 @@ def test_no_file_gives_defaults() -> None:
     assert load_config(EnvConfig, None) == EnvConfig()
 
 
-def test_empty_file_gives_defaults(tmp_path: Path) -> None:
-    assert load_config(EnvConfig, write(tmp_path / "empty.yaml", "")) == EnvConfig()
+def test_explicit_empty_mapping_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(EnvConfig, write(tmp_path / "empty.yaml", "{}\n")) == EnvConfig()
 
 
 def test_scientific_notation_without_dot_is_a_float(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_bad_value_names_key_and_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(EnvConfig, path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: 'physics.grip': Input should be greater than 0")
+    assert message.startswith(f"{path}: 'physics.grip': must be > 0 (got -1)")
     assert "(from --set)" not in message
 
 
@@ -211,14 +211,17 @@ def test_errors_from_overrides_say_so(tmp_path: Path) -> None:
         load_config(TrainConfig, path, ["env.physics.grip_x=1", "optimiser.clip=-1"])
     message = str(caught.value)
     assert f"{path}: unknown key 'env.physics.grip_x' (from --set) (did you mean 'env.physics.grip'?)" in message
-    assert f"{path}: 'optimiser.clip' (from --set): Input should be greater than 0" in message
+    assert f"{path}: 'optimiser.clip' (from --set): must be > 0 (got -1)" in message
 
 
 def test_bad_schedule_names_key_and_steps(tmp_path: Path) -> None:
     path = write(tmp_path / "train.yaml", "optimiser:\n  lr_schedule: [[0, 1.0], [1000, 0.5], [500, 0.1]]\n")
     with pytest.raises(ConfigError) as caught:
         load_config(TrainConfig, path)
-    assert str(caught.value) == f"{path}: 'optimiser.lr_schedule': schedule steps must increase: 1000 then 500"
+    assert str(caught.value) == (
+        f"{path}: 'optimiser.lr_schedule': schedule steps must increase: points[2] (step 500) is not after "
+        "points[1] (step 1000): 1000 then 500"
+    )
 
 
 def test_bad_value_inside_a_list_uses_indices(tmp_path: Path) -> None:
@@ -240,7 +243,7 @@ def test_dump_keeps_model_order_and_writes_plain_yaml() -> None:
 def test_dump_then_load_gives_an_equal_model(tmp_path: Path) -> None:
     cfg = TrainConfig(
         env=EnvConfig(
-            map="hockolicious",
+            map="grand-tour",
             time_limit_s=90.0,
             physics=EnvConfig().physics.model_copy(update={"gear_speeds": (0.0, 10.0)}),
         ),
@@ -255,6 +258,6 @@ def test_dump_then_load_gives_an_equal_model(tmp_path: Path) -> None:
 
 def test_save_replaces_an_existing_file(tmp_path: Path) -> None:
     path = tmp_path / "env.yaml"
-    save_config(EnvConfig(map="a"), path)
-    save_config(EnvConfig(map="b"), path)
-    assert load_config(EnvConfig, path).map == "b"
+    save_config(EnvConfig(map="sprint"), path)
+    save_config(EnvConfig(map="technical"), path)
+    assert load_config(EnvConfig, path).map == "technical"

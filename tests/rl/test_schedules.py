@@ -9,7 +9,7 @@ from hairpin.rl.schedules import RunSchedules
 def test_global_schedule_speed_stretches_every_schedule() -> None:
     tree = {
         "schedules": {
-            "lr_schedule": [[0, 1.0], [100, 0.0]],
+            "lr_schedule": [[0, 1.0], [100, 0.2]],
             "gamma_schedule": [[0, 0.5], [100, 1.0]],
             "tensorboard_suffix_schedule": [[0, ""], [100, "_2"]],
             "global_schedule_speed": 2.0,
@@ -18,14 +18,14 @@ def test_global_schedule_speed_stretches_every_schedule() -> None:
             "epsilon_schedule": [[0, 1.0], [100, 0.0]],
             "epsilon_boltzmann_schedule": [[0, 0.2], [100, 0.0]],
         },
-        "memory": {"memory_size_schedule": [[0, 1000], [100, 3000]]},
+        "memory": {"memory_size_schedule": [[0, 1000], [100, 3000]], "memory_min_size": 500},
     }
     schedules = RunSchedules(RLConfig.model_validate(tree))
     values = schedules.at(100)  # half-way once every step is doubled
-    assert values.learning_rate == pytest.approx(0.5)
+    assert values.learning_rate == pytest.approx(0.6)
     assert values.gamma == pytest.approx(0.75)
     assert values.epsilon == pytest.approx(0.5)
     assert values.epsilon_boltzmann == pytest.approx(0.1)
     assert values.memory_size == 2000
     assert schedules.tensorboard_suffix == [(0, ""), (200, "_2")]
-    assert schedules.at(10_000).learning_rate == 0.0
+    assert schedules.at(10_000).learning_rate == pytest.approx(0.2)

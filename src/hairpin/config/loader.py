@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hairpin.atomic import atomic_write_text
+from hairpin.config.base import CHECK_FILES, range_text
 from hairpin.errors import HairpinError
 
 __all__ = ["ConfigError", "apply_overrides", "dump_config", "load_config", "load_yaml_tree", "save_config"]
@@ -102,7 +103,11 @@ def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}{included_by}") from error
     tree = _parse_yaml(text, str(path))
     if tree is None:
-        return {}
+        # An empty file is most likely a mistake (a truncated copy, the wrong file), not a wish for the defaults.
+        what = "is empty" if not text.strip() else "holds only comments"
+        raise ConfigError(
+            f"{path}: the config file {what}, no keys; write the keys to set, or {{}} to take every default"
+        )
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: a config file must hold a mapping of keys, got {type(tree).__name__}")
     merged: dict[str, Any] = {}
@@ -185,6 +190,63 @@ def _is_override(loc: Loc, override_locs: Sequence[Loc]) -> bool:
     return any(loc[: len(keys)] == keys or keys[: len(loc)] == loc for keys in override_locs)
 
 
+_BOUND_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+"""pydantic error types of a number outside a Field's bounds."""
+
+
+def _bounds_in(metadata: Sequence[Any]) -> dict[str, Any]:
+    """The gt/ge/lt/le bounds among a field's (or an Annotated type's) metadata."""
+    bounds: dict[str, Any] = {}
+    for item in metadata:
+        for name in ("gt", "ge", "lt", "le"):
+            if getattr(item, name, None) is not None:
+                bounds[name] = getattr(item, name)
+        bounds |= _bounds_in(getattr(item, "metadata", ()))  # a FieldInfo inside Annotated
+    return bounds
+
+
+def _field_bounds(model: type[BaseModel], loc: Loc) -> dict[str, Any]:
+    """Every bound of the value at ``loc``: its field's, or its element type's for ``betas[0]``; {} if unknown."""
+    names = [index for index, part in enumerate(loc) if isinstance(part, str)]
+    if not names:
+        return {}
+    last = names[-1]
+    holder = _model_at(model, loc[: last + 1])
+    if holder is None or loc[last] not in holder.model_fields:
+        return {}
+    field = holder.model_fields[loc[last]]
+    if last == len(loc) - 1:
+        return _bounds_in(field.metadata)
+    if last != len(loc) - 2:
+        return {}
+    args = [arg for arg in typing.get_args(field.annotation) if arg is not types.NoneType]
+    if len(args) == 1 and typing.get_origin(field.annotation) in (typing.Union, types.UnionType):
+        args = list(typing.get_args(args[0]))  # tuple[...] | None
+    index = loc[-1]
+    if len(args) == 2 and args[1] is Ellipsis:
+        element = args[0]
+    elif isinstance(index, int) and index < len(args):
+        element = args[index]
+    elif args:
+        element = args[-1]  # a dict's values
+    else:
+        return {}
+    return _bounds_in(typing.get_args(element)[1:]) if typing.get_origin(element) is typing.Annotated else {}
+
+
+def _message(error: Any, model: type[BaseModel], loc: Loc) -> str:
+    """What is wrong, in the config's words: the allowed range of a number, a validator's own sentence."""
+    if error["type"] == "value_error":
+        # A validator's own ValueError reads better without pydantic's "Value error, " prefix.
+        return str(error["ctx"]["error"])
+    if error["type"] in _BOUND_TYPES:
+        bounds = _field_bounds(model, loc) or dict(error.get("ctx") or {})
+        return f"must be {range_text(**{name: bounds.get(name) for name in ('gt', 'ge', 'lt', 'le')})}"
+    if error["type"] == "finite_number":
+        return "must be a finite number, not nan or inf"
+    return str(error["msg"])
+
+
 def _describe(error: Any, model: type[BaseModel], override_locs: Sequence[Loc]) -> str:
     """One line for one pydantic error: the dotted key, where it came from, what is wrong."""
     loc: Loc = tuple(error["loc"])
@@ -194,19 +256,21 @@ def _describe(error: Any, model: type[BaseModel], override_locs: Sequence[Loc]) 
         return f"unknown key {key!r}{origin}{_suggestion(model, loc)}"
     if error["type"] == "missing":
         return f"missing key {key!r}"
-    # A validator's own ValueError reads better without pydantic's "Value error, " prefix.
-    message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    message = _message(error, model, loc)
     value = error.get("input")
     got = f" (got {value!r})" if isinstance(value, str | int | float | bool | types.NoneType) else ""
     return f"{key!r}{origin}: {message}{got}" if loc else f"{message}{got}"
 
 
 def load_config(model: type[M], path: str | Path | None, overrides: Sequence[str] = ()) -> M:
-    """Load ``path`` (defaults only when None), apply ``--set`` overrides and validate as ``model``."""
+    """Load ``path`` (defaults only when None), apply ``--set`` overrides and validate as ``model``.
+
+    Files the config names (a map's ``.npy``) must exist now; ``model.model_validate`` of a stored copy skips that.
+    """
     tree = load_yaml_tree(path) if path is not None else {}
     tree = apply_overrides(tree, overrides)
     try:
-        return model.model_validate(tree)
+        return model.model_validate(tree, context={CHECK_FILES: True})
     except ValidationError as error:
         source = str(path) if path is not None else f"{model.__name__} (no file)"
         override_locs = [tuple(_parse_override(override)[0]) for override in overrides]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hairpin.config.base import ConfigModel
-from hairpin.config.schedules import Schedule
+from hairpin.config.base import ConfigModel, Probability, number_text
+from hairpin.config.schedules import Schedule, schedule_values
 
 __all__ = ["MemoryConfig"]
 
@@ -15,10 +16,13 @@ __all__ = ["MemoryConfig"]
 class MemoryConfig(ConfigModel):
     """The replay memory of the learner (``rl/buffer.py``). Sizes count transitions, one per 50 ms step."""
 
-    memory_size_schedule: Schedule = Schedule(points=((0, 50_000), (5_000_000, 1_000_000)))
+    memory_size_schedule: Annotated[Schedule, schedule_values("memory size (transitions)", ge=1)] = Schedule(
+        points=((0, 50_000), (5_000_000, 1_000_000))
+    )
     """Capacity of the train buffer in transitions, by frames played; when it shrinks the oldest are dropped."""
     memory_min_size: int = Field(20_000, ge=1)
-    """No training before this many transitions were added; they do not count toward the replay ratio."""
+    """No training before this many transitions were added; they do not count toward the replay ratio. At most the
+    smallest capacity ``memory_size_schedule`` reaches."""
     buffer_test_ratio: float = Field(0.05, ge=0, lt=1)
     """Fraction of races (whole races, never single steps) held out in a test buffer for ``Training/loss_test``."""
     number_times_single_memory_is_used_before_discard: float = Field(32, gt=0)
@@ -27,9 +31,9 @@ class MemoryConfig(ConfigModel):
     """n of the n-step return; shorter at the end of a race, of a chunk, or of a mini-race."""
     prioritized: bool = False
     """Prioritised replay (Schaul et al. 2016) on the per-sample loss; uniform when false."""
-    prio_alpha: float = Field(0.6, ge=0)
+    prio_alpha: Probability = 0.6
     """Priority exponent α: P(i) ∝ (|δ_i| + ε)^α; 0 is uniform."""
-    prio_beta: float = Field(1.0, ge=0, le=1)
+    prio_beta: Probability = 1.0
     """Importance-weight exponent β: w_i ∝ (N·P(i))^−β, divided by the batch maximum; 1 corrects fully."""
     prio_epsilon: float = Field(2e-3, gt=0)
     """Added to |δ| so that no transition's priority is zero."""
@@ -40,12 +44,26 @@ class MemoryConfig(ConfigModel):
     step_ms: int = Field(50, gt=0)
     """Race time of one step (one decision), to turn mini-race steps into seconds."""
 
+    @field_validator("memory_min_size")
+    @classmethod
+    def _fits_the_buffer(cls, value: int, info: ValidationInfo) -> int:
+        """memory_min_size within the smallest capacity the schedule reaches (the buffer could never hold it)."""
+        schedule = info.data.get("memory_size_schedule")
+        if schedule is None:  # the schedule itself is invalid and reported
+            return value
+        index, (step, size) = min(enumerate(schedule.points), key=lambda point: point[1][1])
+        smallest = max(1, round(size))
+        if value > smallest:
+            raise ValueError(
+                f"must be <= the smallest capacity of memory_size_schedule, {smallest} transitions (points[{index}], "
+                f"step {number_text(step)}), or the buffer never holds memory_min_size transitions; lower "
+                "memory_min_size or raise memory_size_schedule"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> MemoryConfig:
-        """Capacities ≥ 1 and a mini-race of a whole number of steps."""
-        for step, value in self.memory_size_schedule.points:
-            if value < 1:
-                raise ValueError(f"memory_size_schedule value must be >= 1 transition: {value:g} at step {step:g}")
+        """A mini-race of a whole number of steps."""
         if self.mini_race_duration_ms is not None and self.mini_race_duration_ms % self.step_ms:
             raise ValueError(
                 f"mini_race_duration_ms={self.mini_race_duration_ms} is not a multiple of step_ms={self.step_ms}"

@@ -46,6 +46,20 @@ class VisConfig(PartConfig):
             )
         return self
 
+    def image_too_small(self, image_size: int) -> str | None:
+        """Why ``image_size`` leaves no pixels after the convolutions (as ``nets.parts.conv_output_size``), or None."""
+        if not self.enabled:
+            return None
+        side = image_size
+        for i, (kernel, stride, pad) in enumerate(zip(self.kernels, self.strides, self.paddings, strict=True)):
+            side = (side + 2 * pad - kernel) // stride + 1
+            if side < 1:
+                return (
+                    f"image_size {image_size} is too small for nn.vis: convolution {i + 1} (kernel {kernel}, stride "
+                    f"{stride}, padding {pad}) leaves no pixels; use larger images or set nn.vis.paddings"
+                )
+        return None
+
 
 class FloatsConfig(PartConfig):
     """The MLP over the normalised floats, ``float_feature_extractor``."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hairpin.config.base import ConfigModel
+from hairpin.config.base import ConfigModel, NonEmptyStr, Seed
 from hairpin.config.nn import NNConfig
 
 __all__ = ["BCConfig", "DataConfig", "OptimLoopConfig", "PretrainPaths", "VisConfigPretrain"]
@@ -24,11 +24,19 @@ class DataConfig(ConfigModel):
     """A dataset name under ``root``, or a path to a dataset directory."""
     root: str = "datasets"
     """Directory of named datasets (relative to the current directory)."""
-    validation_maps: list[str] = []
+    validation_maps: list[NonEmptyStr] = []
     """Maps whose episodes form the validation split. Empty: the last ``validation_fraction`` of the dataset's
     maps in sorted order (at least one map; a dataset of a single map is refused)."""
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     """Share of the maps held out when ``validation_maps`` is empty."""
+
+    @field_validator("validation_maps")
+    @classmethod
+    def _distinct(cls, maps: list[str]) -> list[str]:
+        repeated = sorted({name for name in maps if maps.count(name) > 1})
+        if repeated:
+            raise ValueError(f"names a map more than once: {', '.join(repeated)}")
+        return maps
 
 
 class OptimLoopConfig(ConfigModel):
@@ -55,16 +63,16 @@ class OptimLoopConfig(ConfigModel):
 class PretrainPaths(ConfigModel):
     """Where pretraining runs are written."""
 
-    runs: str = "runs/pretrain"
+    runs: NonEmptyStr = "runs/pretrain"
     """Parent of ``<run_name>/`` (artifacts, manifest, metrics.csv, config.yaml)."""
-    tensorboard: str = "tensorboard/pretrain"
+    tensorboard: NonEmptyStr = "tensorboard/pretrain"
     """Parent of the TensorBoard directory ``<run_name>/``."""
 
 
 class _PretrainBase(ConfigModel):
     run_name: str = Field(min_length=1)
     """Name of the run directory under ``paths.runs``."""
-    seed: int = 0
+    seed: Seed = 0
     """Seeds torch and numpy; the same seed and dataset give the same weights on the same machine."""
     paths: PretrainPaths = PretrainPaths()
     data: DataConfig
@@ -92,11 +100,18 @@ class VisConfigPretrain(_PretrainBase):
     recon_grid_images: int = Field(16, ge=1)
     """Validation frames shown in ``reconstructions.png`` (ae and vae)."""
 
+    @model_validator(mode="after")
+    def _images_fit_the_encoder(self) -> VisConfigPretrain:
+        too_small = self.nn.vis.image_too_small(self.image_size)
+        if too_small is not None:
+            raise ValueError(too_small)
+        return self
+
 
 class BCConfig(_PretrainBase):
     """``hairpin pretrain bc``: behavioural cloning of the demonstrations' actions."""
 
-    encoder_init_path: str | None = None
+    encoder_init_path: NonEmptyStr | None = None
     """Start ``img_head`` from this artifact (a vis or bc run directory, or an ``encoder.pt`` beside its manifest)."""
     bc_mode: Literal["backbone", "heads"] = "heads"
     """backbone: export only the encoder; heads: export the encoder and the heads that apply."""

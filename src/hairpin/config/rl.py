@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hairpin.config.base import ConfigModel
+from hairpin.config.base import ConfigModel, NonEmptyStr, Seed, number_text
 from hairpin.config.memory import MemoryConfig
 from hairpin.config.nn import NNConfig
-from hairpin.config.schedules import Schedule
-from hairpin.config.sim import EnvConfig
+from hairpin.config.schedules import Schedule, schedule_values
+from hairpin.config.sim import EnvConfig, MapName
 
 __all__ = [
     "ExplorationConfig",
@@ -59,16 +59,20 @@ class OptimizerConfig(ConfigModel):
     """Decoupled weight decay (AdamW-style) of every trained parameter."""
     eps: float = Field(1e-4, gt=0)
     """Adam's ε."""
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     """Adam's β1, β2."""
 
 
 class ExplorationConfig(ConfigModel):
     """ε-greedy plus Boltzmann-ε exploration of the collectors."""
 
-    epsilon_schedule: Schedule = Schedule(points=((0, 1.0), (50_000, 0.1), (300_000, 0.03)), mode="exponential")
+    epsilon_schedule: Annotated[Schedule, schedule_values("ε", ge=0, le=1)] = Schedule(
+        points=((0, 1.0), (50_000, 0.1), (300_000, 0.03)), mode="exponential"
+    )
     """Probability of a uniformly random action, by frames played."""
-    epsilon_boltzmann_schedule: Schedule = Schedule(points=((0, 0.15), (300_000, 0.03)))
+    epsilon_boltzmann_schedule: Annotated[Schedule, schedule_values("Boltzmann ε", ge=0, le=1)] = Schedule(
+        points=((0, 0.15), (300_000, 0.03))
+    )
     """Probability of the action argmax(Q + tau_epsilon_boltzmann · N(0, 1)) instead of argmax(Q), by frames played."""
     tau_epsilon_boltzmann: float = Field(0.01, gt=0)
     """Scale of the Gaussian noise of the Boltzmann-ε choice, in units of Q."""
@@ -79,14 +83,36 @@ class ExplorationConfig(ConfigModel):
 class ScheduleConfig(ConfigModel):
     """Values that follow ``cumul_number_frames_played``."""
 
-    lr_schedule: Schedule = Schedule(points=((0, 1e-3), (1_000_000, 1e-4)), mode="exponential")
+    lr_schedule: Annotated[Schedule, schedule_values("learning rate", gt=0)] = Schedule(
+        points=((0, 1e-3), (1_000_000, 1e-4)), mode="exponential"
+    )
     """Learning rate."""
-    gamma_schedule: Schedule = Schedule(points=((0, 0.999), (500_000, 1.0)))
+    gamma_schedule: Annotated[Schedule, schedule_values("γ", ge=0, le=1)] = Schedule(
+        points=((0, 0.999), (500_000, 1.0))
+    )
     """Discount per step (may reach 1 with the mini-race horizon)."""
     tensorboard_suffix_schedule: list[tuple[int, str]] = [(0, "")]
     """``[[frames, suffix], ...]``: from these frames on, TensorBoard writes into ``<run_name><suffix>/``."""
     global_schedule_speed: float = Field(1.0, gt=0)
     """Multiplies the step of every point of every schedule."""
+
+    @field_validator("tensorboard_suffix_schedule")
+    @classmethod
+    def _suffixes_in_order(cls, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """At least one entry, frames >= 0 and strictly increasing, suffixes without a path separator."""
+        if not entries:
+            raise ValueError("needs at least one [frames, suffix] entry, e.g. [[0, '']]")
+        for index, (frames, suffix) in enumerate(entries):
+            if frames < 0:
+                raise ValueError(f"[{index}]: frames must be >= 0, got {frames}")
+            if index and frames <= entries[index - 1][0]:
+                raise ValueError(
+                    f"frames must increase: [{index}] (frames {frames}) is not after [{index - 1}] "
+                    f"(frames {entries[index - 1][0]})"
+                )
+            if "/" in suffix or "\\" in suffix:
+                raise ValueError(f"[{index}]: a suffix cannot hold a path separator, got {suffix!r}")
+        return entries
 
 
 class MapCycleEntry(ConfigModel):
@@ -94,9 +120,9 @@ class MapCycleEntry(ConfigModel):
 
     short_name: str = Field(min_length=1)
     """Name of the map in tags and tables."""
-    map: str = Field(min_length=1)
+    map: MapName
     """A built-in map's name or a reference-line ``.npy`` file."""
-    reference_line_path: str | None = None
+    reference_line_path: NonEmptyStr | None = None
     """Reference line of a real-game map; the sim uses ``map``."""
     is_exploration: bool = True
     """Explore (ε, Boltzmann) on this map; False: a greedy evaluation race."""
@@ -179,13 +205,13 @@ class TrainingConfig(ConfigModel):
     """Seconds between TensorBoard points of the training scalars."""
     test_loss_every_batches: int = Field(100, ge=1)
     """Batches between measurements of ``Training/loss_test`` on the held-out buffer."""
-    pretrain_encoder_path: str | None = None
+    pretrain_encoder_path: NonEmptyStr | None = None
     """Inject ``img_head`` from a pretraining run directory (vis or bc) or its ``encoder.pt``, when the run starts
     fresh. An encoder trained on stacked frames has its first kernels summed into one channel."""
-    pretrain_float_head_path: str | None = None
+    pretrain_float_head_path: NonEmptyStr | None = None
     """Inject ``float_feature_extractor`` from a bc run directory or its ``float_head.pt``, when the run starts
     fresh."""
-    pretrain_actions_head_path: str | None = None
+    pretrain_actions_head_path: NonEmptyStr | None = None
     """Inject ``A_head`` (the 0 ms head) and the τ embedding ``iqn_fc`` it was trained behind from a bc run directory
     or its ``actions_head.pt``, when the run starts fresh."""
     pretrain_advantage_scale: float = Field(1.0, gt=0)
@@ -193,7 +219,7 @@ class TrainingConfig(ConfigModel):
     or ``pretrain_bc_heads_path``. A head trained by cross-entropy has logit gaps of several units, where RL's
     advantages are about 0.01 with the default reward (a 50 ms decision changes a 7 s mini-race's return little):
     a scale near 0.005 keeps the head's greedy action and puts its advantages on the scale TD will give them."""
-    pretrain_bc_heads_path: str | None = None
+    pretrain_bc_heads_path: NonEmptyStr | None = None
     """Inject the whole network (every part) from a full-IQN bc run directory or its ``iqn_bc.pt``, when the run
     starts fresh. Applied first: the three part keys above then replace the parts they name."""
 
@@ -201,9 +227,9 @@ class TrainingConfig(ConfigModel):
 class PathsConfig(ConfigModel):
     """Where runs live (relative paths are relative to the current directory)."""
 
-    runs: str = "runs"
+    runs: NonEmptyStr = "runs"
     """Parent of ``<run_name>/`` (run.json, checkpoints, best races)."""
-    tensorboard: str = "tensorboard"
+    tensorboard: NonEmptyStr = "tensorboard"
     """Parent of the TensorBoard directories ``<run_name><suffix>/``."""
 
 
@@ -212,9 +238,9 @@ class RLConfig(ConfigModel):
 
     run_name: str = Field("run", min_length=1)
     """Name of the run: ``runs/<run_name>/``. Running again with the same name resumes it."""
-    group: str | None = None
+    group: NonEmptyStr | None = None
     """Variant this run belongs to (runs of one group with different seeds are aggregated by the analysis)."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of networks, exploration, sampling and the simulator."""
     paths: PathsConfig = PathsConfig()
     env: EnvConfig = EnvConfig()
@@ -232,4 +258,20 @@ class RLConfig(ConfigModel):
     def _run_name_is_a_directory_name(self) -> RLConfig:
         if "/" in self.run_name or self.run_name in (".", ".."):
             raise ValueError(f"run_name {self.run_name!r} must be a plain directory name")
+        return self
+
+    @model_validator(mode="after")
+    def _sections_agree(self) -> RLConfig:
+        """The replay memory's step is the simulator's, and the images fit the encoder."""
+        physics = self.env.physics
+        env_step_ms = physics.tick_s * physics.ticks_per_step * 1000
+        if abs(self.memory.step_ms - env_step_ms) > 1e-6:
+            raise ValueError(
+                f"memory.step_ms={self.memory.step_ms} is not the simulator's step, env.physics.tick_s × "
+                f"ticks_per_step = {number_text(physics.tick_s)} s × {physics.ticks_per_step} = "
+                f"{number_text(round(env_step_ms, 6))} ms"
+            )
+        too_small = self.nn.vis.image_too_small(self.env.image_size)
+        if too_small is not None:
+            raise ValueError(f"env.{too_small}")
         return self

@@ -6,11 +6,11 @@ import bisect
 import math
 from typing import Any, Literal
 
-from pydantic import FiniteFloat, model_serializer, model_validator
+from pydantic import AfterValidator, FiniteFloat, model_serializer, model_validator
 
-from hairpin.config.base import ConfigModel
+from hairpin.config.base import ConfigModel, number_text, outside, range_text
 
-__all__ = ["Schedule", "ScheduleMode"]
+__all__ = ["Schedule", "ScheduleMode", "schedule_values"]
 
 ScheduleMode = Literal["linear", "exponential", "staircase"]
 
@@ -40,13 +40,19 @@ class Schedule(ConfigModel):
         """Require at least one point, increasing steps and, for exponential, positive values."""
         if not self.points:
             raise ValueError("schedule needs at least one [step, value] point")
-        for (step, _), (next_step, _) in zip(self.points, self.points[1:], strict=False):
+        for index, ((step, _), (next_step, _)) in enumerate(zip(self.points, self.points[1:], strict=False)):
             if next_step <= step:
-                raise ValueError(f"schedule steps must increase: {step:g} then {next_step:g}")
+                raise ValueError(
+                    f"schedule steps must increase: points[{index + 1}] (step {number_text(next_step)}) is not after "
+                    f"points[{index}] (step {number_text(step)}): {number_text(step)} then {number_text(next_step)}"
+                )
         if self.mode == "exponential":
-            for step, value in self.points:
+            for index, (step, value) in enumerate(self.points):
                 if value <= 0:
-                    raise ValueError(f"exponential schedule values must be > 0: {value:g} at step {step:g}")
+                    raise ValueError(
+                        f"exponential schedule values must be > 0: {number_text(value)} at points[{index}] "
+                        f"(step {number_text(step)})"
+                    )
         return self
 
     @model_serializer(mode="plain")
@@ -76,3 +82,24 @@ class Schedule(ConfigModel):
         if speed <= 0:
             raise ValueError(f"schedule speed must be > 0, got {speed:g}")
         return Schedule(points=tuple((step * speed, value) for step, value in self.points), mode=self.mode)
+
+
+def schedule_values(
+    what: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None
+) -> AfterValidator:
+    """A validator for ``Annotated[Schedule, ...]``: every point's value within the bounds, ``what`` naming it.
+
+    The value between two points lies between theirs and the value outside the points is the nearest point's, so
+    checking the points checks every value the schedule takes.
+    """
+    allowed = range_text(gt=gt, ge=ge, lt=lt, le=le)
+
+    def check(schedule: Schedule) -> Schedule:
+        for index, (step, value) in enumerate(schedule.points):
+            if outside(value, gt=gt, ge=ge, lt=lt, le=le):
+                raise ValueError(
+                    f"{what} must be {allowed}: {number_text(value)} at points[{index}] (step {number_text(step)})"
+                )
+        return schedule
+
+    return AfterValidator(check)

@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Annotated
 
-from hairpin.config.base import ConfigModel
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-__all__ = ["CameraConfig", "DriveConfig", "EnvConfig", "ExpertConfig", "PhysicsConfig", "RewardConfig"]
+from hairpin.config.base import ConfigModel, check_files
+
+__all__ = [
+    "CameraConfig",
+    "DriveConfig",
+    "EnvConfig",
+    "ExpertConfig",
+    "MapName",
+    "PhysicsConfig",
+    "RewardConfig",
+    "check_map_name",
+]
+
+
+def check_map_name(value: str, info: ValidationInfo) -> str:
+    """A built-in map's name, or a reference-line file, as ``hairpin.sim.maps.load_map`` resolves them.
+
+    Only the name is looked at (the built-in table, a ``.npy`` suffix, an existing path), never the map itself. When
+    ``load_config`` reads a config file it also asks that a file-named map exist; a stored copy of an old run's or
+    dataset's config is not refused for a file moved since.
+    """
+    from hairpin.sim.maps import BUILTIN_MAPS  # the name table only: no map is built
+
+    if value in BUILTIN_MAPS:
+        return value
+    path = Path(value)
+    if path.suffix != ".npy" and not path.exists():
+        raise ValueError(
+            f"unknown map {value!r}: not a built-in map ({', '.join(BUILTIN_MAPS)}) nor a .npy reference-line file"
+        )
+    if check_files(info) and not path.is_file():
+        raise ValueError(
+            f"map file {value!r} does not exist (relative paths are read from the current directory, {Path.cwd()})"
+        )
+    return value
+
+
+MapName = Annotated[str, Field(min_length=1), AfterValidator(check_map_name)]
+"""A built-in map's name or a reference-line ``.npy`` file."""
 
 
 class PhysicsConfig(ConfigModel):
@@ -66,6 +105,22 @@ class PhysicsConfig(ConfigModel):
     max_rpm: float = Field(11000.0, gt=0)
     """Engine rpm at the top of each gear."""
 
+    @field_validator("gear_speeds")
+    @classmethod
+    def _gears_in_order(cls, speeds: tuple[float, ...]) -> tuple[float, ...]:
+        """At least one gear, speeds >= 0 and strictly increasing."""
+        if not speeds:
+            raise ValueError("needs at least one gear speed")
+        if speeds[0] < 0:
+            raise ValueError(f"gear speeds must be >= 0: {speeds[0]:g} at [0]")
+        for index in range(1, len(speeds)):
+            if speeds[index] <= speeds[index - 1]:
+                raise ValueError(
+                    f"gear speeds must increase: [{index}] = {speeds[index]:g} is not above [{index - 1}] = "
+                    f"{speeds[index - 1]:g}"
+                )
+        return speeds
+
 
 class CameraConfig(ConfigModel):
     """Chase camera looking at the road ahead of the car."""
@@ -98,7 +153,7 @@ class RewardConfig(ConfigModel):
 class EnvConfig(ConfigModel):
     """Everything one simulated race needs."""
 
-    map: str = "sprint"
+    map: MapName = "sprint"
     """A built-in map's name or a reference-line ``.npy`` file."""
     image_size: int = Field(64, ge=16, le=512)
     """Height and width of the agent's grayscale image."""
