@@ -10,6 +10,16 @@ import pytest
 from hairpin.config.rl import RLConfig
 from hairpin.sim.generator import blocks_to_line
 
+TRAINER_SCRIPT = """
+import sys
+from hairpin.config.loader import load_config
+from hairpin.config.rl import RLConfig
+from hairpin.rl.trainer import Trainer
+cfg = load_config(RLConfig, sys.argv[1])
+Trainer(cfg).run(on_status=lambda s: print("status", s.frames, flush=True))
+"""
+"""A trainer in a process of its own: ``python -c TRAINER_SCRIPT run.yaml`` prints a status line a second."""
+
 
 def tiny_config(tmp_path: Path, **overrides: object) -> RLConfig:
     """A run under ``tmp_path`` on a 180 m map, stopping after a few thousand frames."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.rl.conftest import tiny_config
+from tests.rl.conftest import TRAINER_SCRIPT, tiny_config
 from typer.testing import CliRunner
 
 from hairpin.cli import app
@@ -218,20 +218,11 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tmp_path: Pat
     again.release()
 
 
-TRAINER = """
-import sys
-from hairpin.config.loader import load_config
-from hairpin.config.rl import RLConfig
-from hairpin.rl.trainer import Trainer
-Trainer(load_config(RLConfig, sys.argv[1])).run(on_status=lambda s: print("status", s.frames, flush=True))
-"""
-
-
 def test_two_trainers_on_one_run(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, **{"training.max_frames": 10_000_000, "training.checkpoint_every_minutes": 60})
     yaml = tmp_path / "run.yaml"
     yaml.write_text(dump_config(cfg))
-    first = subprocess.Popen([sys.executable, "-c", TRAINER, str(yaml)], stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(yaml)], stdout=subprocess.PIPE, text=True)
     assert first.stdout is not None
     assert first.stdout.readline().startswith("status")  # the run is open and locked
     run_dir = tmp_path / "runs" / "tiny"
@@ -274,7 +265,7 @@ def test_a_killed_learners_collectors_exit_quietly_and_its_spool_is_removed_at_t
     yaml = tmp_path / "run.yaml"
     yaml.write_text(dump_config(cfg))
     learner = subprocess.Popen(
-        [sys.executable, "-c", TRAINER, str(yaml)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", TRAINER_SCRIPT, str(yaml)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert learner.stdout is not None
     for line in learner.stdout:

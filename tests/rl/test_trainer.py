@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tests.rl.conftest import tiny_config
+from tests.rl.conftest import TRAINER_SCRIPT, tiny_config
 
 from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
@@ -113,21 +113,11 @@ def checkpoint_frames(run_dir: Path) -> int:
     return int(record["counters"]["cumul_number_frames_played"])
 
 
-CHILD = """
-import sys
-from hairpin.config.loader import load_config
-from hairpin.config.rl import RLConfig
-from hairpin.rl.trainer import Trainer
-cfg = load_config(RLConfig, sys.argv[1])
-Trainer(cfg).run(on_status=lambda s: print("status", s.frames, flush=True))
-"""
-
-
 def test_resume_after_sigkill(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000})
     path = tmp_path / "run.yaml"
     path.write_text(dump_config(cfg))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     for line in child.stdout:  # one line a second; stop at the first status after a checkpoint with frames
         if line.startswith("status") and checkpoint_frames(Path(cfg.paths.runs) / "tiny") > 0:
@@ -154,7 +144,7 @@ def test_ctrl_c_saves_a_checkpoint_and_closes_the_session(tmp_path: Path) -> Non
     cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000, "training.checkpoint_every_minutes": 60})
     path = tmp_path / "run.yaml"
     path.write_text(dump_config(cfg))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     for line in child.stdout:
         if line.startswith("status") and int(line.split()[1]) > 0:
