@@ -301,7 +301,9 @@ DatasetRootOption = Annotated[Path, typer.Option("--root", help="Directory holdi
 
 
 def _dataset_error(err: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {err}")
+    from hairpin.cli_errors import describe_failure, print_failure
+
+    print_failure(describe_failure(err) or str(err))  # stderr, one line, paths not read as markup
     return typer.Exit(2)
 
 
@@ -362,17 +364,34 @@ def demos_record(
 def demos_info(
     name: Annotated[str, typer.Argument(help="Dataset name (under --root) or directory.")],
     root: DatasetRootOption = Path("datasets"),
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check every file's size and SHA-256 against hairpin.json: exit code 2 naming a damaged file "
+            "(datasets written before checksums are reported as not verifiable, exit code 0).",
+        ),
+    ] = False,
 ) -> None:
     """Print a dataset's episodes, frames and finishes per map, image size, floats and action histogram."""
+    from hairpin.data.integrity import verify_files
     from hairpin.data.store import load_actions, read_meta
     from hairpin.data.summary import summarise, summary_view
 
     try:
         meta = read_meta(name, root)
-        view = summary_view(summarise(meta, load_actions(meta)))
+        verified = verify_files(meta) if verify else None
+        view = summary_view(summarise(meta, load_actions(meta, verify=False)))
     except ValueError as err:
         raise _dataset_error(err) from err
     console.print(view)
+    if verify and verified is None:
+        console.print(
+            f"[yellow]warning:[/yellow] {meta.name} cannot be verified: it was written before hairpin recorded "
+            "checksums (record it again to add them)"
+        )
+    elif verify:
+        console.print(f"verified: OK, {len(verified or [])} files match their sizes and SHA-256 checksums")
 
 
 @demos_app.command("export-best")
@@ -390,7 +409,7 @@ def demos_export_best(
 
     try:
         meta, checks = export_best(
-            runs, root=root, name=out, capture_every_steps=capture_every_steps, overwrite=overwrite
+            runs, root=root, name=out, capture_every_steps=capture_every_steps, overwrite=overwrite, console=console
         )
     except ValueError as err:
         raise _dataset_error(err) from err

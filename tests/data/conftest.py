@@ -3,6 +3,7 @@ hand-made RL runs with best races on those maps."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from hairpin.config.sim import DriveConfig, EnvConfig, ExpertConfig
 from hairpin.data.arrays import keys_to_actions
 from hairpin.data.maps import DemoMap, resolve_maps
-from hairpin.data.meta import DatasetMeta
+from hairpin.data.meta import SIDECAR, DatasetMeta
 from hairpin.data.record import write_expert_dataset
 from hairpin.rl.checkpoint import save_best_race
 from hairpin.rl.run_manifest import RunManifest
@@ -47,6 +48,14 @@ def tiny_copy(tiny_dataset: DatasetMeta, tmp_path: Path) -> Path:
     target = tmp_path / "datasets" / TINY_NAME
     shutil.copytree(tiny_dataset.directory, target)
     return target
+
+
+def without_checksums(dataset: Path) -> None:
+    """Make ``dataset``'s sidecar one written before checksums (format version 1, no ``files``)."""
+    sidecar = json.loads((dataset / SIDECAR).read_text())
+    del sidecar["files"]
+    sidecar["format_version"] = 1
+    (dataset / SIDECAR).write_text(json.dumps(sidecar))
 
 
 ENV = EnvConfig(image_size=32)

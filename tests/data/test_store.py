@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import minari
 import numpy as np
 import pytest
-from tests.data.conftest import TINY_NAME, tiny_config, tiny_maps
+from tests.data.conftest import TINY_NAME, tiny_config, tiny_maps, without_checksums
 
 from hairpin.actions import ACTION_KEYS
 from hairpin.config.sim import EnvConfig
+from hairpin.data.integrity import UnverifiedDatasetWarning
 from hairpin.data.meta import SIDECAR, DatasetMeta, minari_data_dir
 from hairpin.data.record import record_expert, write_expert_dataset
 from hairpin.data.store import DatasetError, check_fits, list_datasets, load_actions, load_demos
@@ -108,19 +111,29 @@ def test_an_empty_dataset_is_an_error(tiny_copy: Path) -> None:
     assert not (tiny_copy.parent / "none").exists()
 
 
-def test_a_truncated_minari_file_is_an_error(tiny_copy: Path) -> None:
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "no-checksums"])
+def test_a_truncated_minari_file_is_an_error(tiny_copy: Path, checksums: bool) -> None:
     data = minari_data_dir(tiny_copy, TINY_NAME) / "main_data.hdf5"
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
-    with pytest.raises(DatasetError, match="truncated or corrupt"):
+    if not checksums:  # HDF5's own checks, all a dataset written before checksums has
+        without_checksums(tiny_copy)
+    with pytest.raises(DatasetError, match="truncated or corrupt"), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         load_demos(tiny_copy)
+    assert [w.category for w in seen] == ([] if checksums else [UnverifiedDatasetWarning])
 
 
-def test_a_corrupt_minari_file_is_an_error(tiny_copy: Path) -> None:
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "no-checksums"])
+def test_a_corrupt_minari_file_is_an_error(tiny_copy: Path, checksums: bool) -> None:
     data = minari_data_dir(tiny_copy, TINY_NAME) / "main_data.hdf5"
     raw = bytearray(data.read_bytes())
     raw[:64] = bytes(64)
     data.write_bytes(bytes(raw))
-    with pytest.raises(DatasetError, match="truncated or corrupt"):
+    if not checksums:
+        without_checksums(tiny_copy)
+    unverified = contextlib.nullcontext() if checksums else pytest.warns(UnverifiedDatasetWarning)
+    match = "does not match its SHA-256" if checksums else "truncated or corrupt"
+    with pytest.raises(DatasetError, match=match), unverified:
         load_demos(tiny_copy)
 
 

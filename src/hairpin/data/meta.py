@@ -9,6 +9,13 @@ On disk a dataset ``NAME`` under ``ROOT`` is::
       maps/<map>.npy                        reference lines of maps that are not built in (generated, files)
       hairpin.json                          this sidecar, written last: its absence means an unfinished dataset
 
+While it is written the dataset is ``ROOT/.NAME.tmp-*``, holding ``.writer.json`` (the writer's pid and host), so
+that the next writer under ROOT can remove the folders of writers that died (``hairpin.data.leftovers``).
+
+Format version 2 (this one) lists in the sidecar the size and SHA-256 of every other file of the dataset
+(``files``), checked before frames or actions are returned (``hairpin.data.integrity``); version 1 sidecars, written
+before, have no ``files``: they still load, with an ``UnverifiedDatasetWarning``.
+
 ``ROOT/NAME`` is a Minari datasets directory, so ``MINARI_DATASETS_PATH=ROOT/NAME`` makes
 ``minari.load_dataset("hairpin/NAME-v0")`` find it, and ``minari.MinariDataset(ROOT/NAME/hairpin/NAME-v0/data)``
 opens it directly. NAME must be a valid Minari dataset name: letters, digits, ``-`` and ``_``.
@@ -26,11 +33,13 @@ from hairpin.errors import HairpinError
 
 __all__ = [
     "FORMAT_VERSION",
+    "MINARI_FILE",
     "NAMESPACE",
     "SIDECAR",
     "DatasetError",
     "DatasetMeta",
     "EpisodeRecord",
+    "FileRecord",
     "MapRecord",
     "check_name",
     "dataset_id",
@@ -38,8 +47,11 @@ __all__ = [
 ]
 
 SIDECAR = "hairpin.json"
+MINARI_FILE = "main_data.hdf5"
+"""Minari's HDF5 file, in ``minari_data_dir``."""
 NAMESPACE = "hairpin"
-FORMAT_VERSION: Literal[1] = 1
+FORMAT_VERSION: Literal[2] = 2
+"""1: no checksums; 2: ``files`` holds the size and SHA-256 of every file of the dataset but the sidecar."""
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
@@ -97,11 +109,18 @@ class EpisodeRecord(_Record):
     extra: dict[str, Any] = {}
 
 
+class FileRecord(_Record):
+    """Size and checksum of one file of a dataset, as it was written."""
+
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class DatasetMeta(_Record):
     """The sidecar ``hairpin.json`` of a dataset."""
 
     format: Literal["hairpin-demos"] = "hairpin-demos"
-    format_version: Literal[1] = 1
+    format_version: Literal[1, 2] = FORMAT_VERSION
     name: str
     dataset_id: str
     source: Literal["expert", "rl-best"]
@@ -125,6 +144,9 @@ class DatasetMeta(_Record):
     n_frames: int
     recording: dict[str, Any] = {}
     """How it was made: seed, noise, cars, runs, speed…"""
+    files: dict[str, FileRecord] | None = None
+    """Every file of the dataset but the sidecar, by path relative to the dataset directory (``/``-separated);
+    None in format version 1."""
     _directory: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -137,6 +159,16 @@ class DatasetMeta(_Record):
         missing = sorted(set(self.maps) - set(self.map_sources))
         if missing:
             raise ValueError(f"map_sources lacks {missing}")
+        if (self.files is None) != (self.format_version == 1):
+            has = "has" if self.files is not None else "lacks"
+            raise ValueError(f"format_version {self.format_version} {has} files (sizes and checksums)")
+        for path in self.files or {}:
+            parts = path.split("/")
+            if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+                raise ValueError(f"files: {path!r} is not a path inside the dataset")
+        minari_file = f"{NAMESPACE}/{self.name}-v0/data/{MINARI_FILE}"
+        if self.files is not None and minari_file not in self.files:
+            raise ValueError(f"files lacks the Minari file {minari_file}")
         return self
 
     @property

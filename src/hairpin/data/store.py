@@ -5,7 +5,8 @@ The Minari HDF5 file is read directly with h5py in Minari's documented layout (`
 decodes every episode into fresh arrays that must then be concatenated: on a 50k-frame 64 px dataset it reached
 about 145k frames/s and twice the peak memory, against about 215k frames/s for this reader (README,
 "Demonstrations"). Everything is checked against the sidecar before anything is returned, so a dataset is loaded
-whole or not at all.
+whole or not at all; first of all the files' sizes and SHA-256 checksums (``hairpin.data.integrity``), so that a
+damaged file is named as such rather than read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 from hairpin.actions import N_ACTIONS
 from hairpin.data.arrays import DemoArrays
 from hairpin.data.episode import PAD
-from hairpin.data.meta import SIDECAR, DatasetError, DatasetMeta, minari_data_dir
+from hairpin.data.integrity import check_integrity
+from hairpin.data.meta import MINARI_FILE, SIDECAR, DatasetError, DatasetMeta, minari_data_dir
 from hairpin.obs import FloatLayout, float_layout_differences
 
 __all__ = ["DatasetError", "DatasetMeta", "check_fits", "list_datasets", "load_actions", "load_demos", "read_meta"]
@@ -85,7 +87,7 @@ def _reading(meta: DatasetMeta) -> Iterator[Any]:
     ``DatasetError`` naming the dataset."""
     import h5py
 
-    path = minari_data_dir(meta.directory, meta.name) / "main_data.hdf5"
+    path = minari_data_dir(meta.directory, meta.name) / MINARI_FILE
     if not path.exists():
         raise DatasetError(f"dataset {meta.name!r}: {path} is missing")
     try:
@@ -112,9 +114,14 @@ def _episode(file: Any, meta: DatasetMeta, i: int) -> Any:
     return group
 
 
-def load_actions(name_or_path: str | Path | DatasetMeta, root: str | Path = "datasets") -> np.ndarray:
-    """(T,) int64 actions (labels at 0 ms) of every frame, without reading images."""
+def load_actions(
+    name_or_path: str | Path | DatasetMeta, root: str | Path = "datasets", *, verify: bool = True
+) -> np.ndarray:
+    """(T,) int64 actions (labels at 0 ms) of every frame, without reading images; the files are checked against
+    their checksums first unless ``verify`` is off (``hairpin demos info`` without ``--verify``: a quick look)."""
     meta = name_or_path if isinstance(name_or_path, DatasetMeta) else read_meta(name_or_path, root)
+    if verify:
+        check_integrity(meta)
     out = np.empty(meta.n_frames, np.int64)
     with _reading(meta) as file:
         start = 0
@@ -125,8 +132,10 @@ def load_actions(name_or_path: str | Path | DatasetMeta, root: str | Path = "dat
 
 
 def load_demos(name_or_path: str | Path, root: str | Path = "datasets") -> tuple[DemoArrays, DatasetMeta]:
-    """Read a whole dataset into memory: (DemoArrays, its sidecar). Nothing is returned unless all of it checks."""
+    """Read a whole dataset into memory: (DemoArrays, its sidecar). Nothing is returned unless all of it checks,
+    its files' checksums first."""
     meta = read_meta(name_or_path, root)
+    check_integrity(meta)
     with _reading(meta) as file:
         if len(file.keys()) != len(meta.episodes):
             raise DatasetError(
