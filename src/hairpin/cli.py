@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hairpin.cli_errors import DEBUG_ENV, HairpinGroup
+from hairpin.cli_errors import DEBUG_ENV, DEBUG_META, HairpinGroup
 from hairpin.config import ConfigError, dump_config, load_config
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
@@ -31,13 +30,13 @@ console = Console()
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help=f"Show the traceback of a failure (or set {DEBUG_ENV}=1).")
     ] = False,
 ) -> None:
     """Train racing agents for Trackmania-style games."""
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    ctx.meta[DEBUG_META] = debug
 
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", exists=True)]
@@ -93,19 +92,18 @@ def sim_drive(
     seed: Annotated[int, typer.Option(help="Seed of the race (start noise, expert noise).")] = 0,
     noise: Annotated[float | None, typer.Option(help="Expert noise in [0, 1] (overrides expert.noise).")] = None,
     gif_every: Annotated[int, typer.Option(min=1, help="Keep one frame every this many steps in the GIF.")] = 2,
+    overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier lap in --out.")] = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Drive an expert lap and write what the agent and a person see, and the driven line on the map."""
+    from hairpin.outputs import check_writable_outputs
     from hairpin.sim.lap_media import record_expert_lap
 
     overrides = [*(set_ or []), f"env.map={map_}"] + ([f"expert.noise={noise}"] if noise is not None else [])
     cfg = _load_drive_config(config, overrides)
-    try:
-        summary = record_expert_lap(cfg, out, seed=seed, gif_every=gif_every, progress=console)
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+    check_writable_outputs(out, ("lap.gif", "map.png", "lap.json", "config.yaml"), overwrite)
+    summary = record_expert_lap(cfg, out, seed=seed, gif_every=gif_every, progress=console)
     (out / "config.yaml").write_text(dump_config(cfg))  # the resolved config, beside what it produced
     status = f"finished in {summary['race_time_ms'] / 1000:.2f} s" if summary["finished"] else "did not finish"
     console.print(f"expert lap on [bold]{summary['map']}[/bold] ({summary['length_m']:.0f} m): {status}")
@@ -118,17 +116,25 @@ def sim_generate(
     seed: Annotated[int, typer.Option(help="Seed of the generator.")],
     out: Annotated[Path, typer.Option(help="Reference-line file to write (.npy).")],
     blocks: Annotated[int, typer.Option(min=3, help="Number of blocks.")] = 20,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
-    """Generate a new map from blocks on a 32 m grid and write its reference line."""
-    from hairpin.sim.generator import blocks_to_line, generate_blocks
+    """Generate a new map from blocks on a 32 m grid and write its reference line (.npy added when --out has none)."""
+    import io
 
+    from hairpin.atomic import atomic_write_bytes
+    from hairpin.outputs import check_writable_output, output_with_suffix
+    from hairpin.sim.generator import blocks_to_line, generate_blocks
+    from hairpin.sim.refline import line_length_m
+
+    out = check_writable_output(output_with_suffix(out, ".npy"), overwrite)
     codes = generate_blocks(seed, blocks)
     line = blocks_to_line(codes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, line)
-    length = (len(line) - 1) * 0.5
+    buffer = io.BytesIO()
+    np.save(buffer, line, allow_pickle=False)
+    atomic_write_bytes(out, buffer.getvalue())  # the exact path reported below, never half written
+    length = line_length_m(line)
     console.print(f"wrote {out}: {len(line)} points, {length:.0f} m; blocks: {' '.join(codes)}")
-    console.print(json.dumps({"seed": seed, "blocks": codes, "length_m": length}))
+    console.print(json.dumps({"seed": seed, "blocks": codes, "length_m": length, "path": str(out)}))
 
 
 @app.command("train")
@@ -265,15 +271,21 @@ def evaluate(
     run: Annotated[str, typer.Argument(help="Run name (under --runs) or run directory.")],
     map_: Annotated[str, typer.Option("--map", help="Map-cycle short name, built-in map or .npy file.")],
     races: Annotated[int, typer.Option(min=1, help="Greedy races to drive.")] = 1,
-    gif: Annotated[Path | None, typer.Option(help="Write the first race as a GIF here.")] = None,
+    gif: Annotated[
+        Path | None, typer.Option(help="Write the first race as a GIF here (.gif added when it has none).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the --gif file if it exists.")] = False,
     runs: Annotated[Path, typer.Option(help="Directory holding the runs.")] = Path("runs"),
 ) -> None:
     """Race a run's latest checkpoint greedily and print the race times."""
+    from hairpin.outputs import check_writable_output, output_with_suffix
     from hairpin.rl.checkpoint import CheckpointError
     from hairpin.rl.evaluate import load_run, race_greedy, resolve_map
     from hairpin.rl.run_manifest import RunManifestError
     from hairpin.sim.lap_media import write_gif
 
+    if gif is not None:  # refused before any racing, so nothing is lost but the command
+        gif = check_writable_output(output_with_suffix(gif, ".gif"), overwrite)
     try:
         cfg, net = load_run(run, runs)
         frames: list[np.ndarray] | None = [] if gif else None
@@ -288,6 +300,7 @@ def evaluate(
         f"finished {len(finished)}/{len(results)}" + (f", best {min(finished) / 1000:.2f} s" if finished else "")
     )
     if gif and frames:
+        gif.parent.mkdir(parents=True, exist_ok=True)
         write_gif(frames[::2], gif, fps=10)
         console.print(f"GIF: {gif}")
 

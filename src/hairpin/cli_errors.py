@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from hairpin.errors import HairpinError
 
-__all__ = ["DEBUG_ENV", "HairpinGroup", "describe_failure", "print_failure"]
+__all__ = ["DEBUG_ENV", "DEBUG_META", "HairpinGroup", "describe_failure", "print_failure"]
 
 DEBUG_ENV = "HAIRPIN_DEBUG"
 """Set to 1 to see the traceback of every failure (as ``hairpin --debug``)."""
@@ -38,8 +38,12 @@ _DISK_ADVICE = {
 _stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
-def debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+DEBUG_META = "hairpin.debug"
+"""Key of ``click.Context.meta`` that ``hairpin --debug`` sets for this invocation."""
+
+
+def debug_enabled(ctx: click.Context | None = None) -> bool:
+    return bool(ctx is not None and ctx.meta.get(DEBUG_META)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def _one_line(message: str) -> str:
@@ -77,7 +81,7 @@ class HairpinGroup(TyperGroup):
             return super().invoke(ctx)
         except (HairpinError, OSError) as err:
             message = describe_failure(err)
-            if debug_enabled() or message is None:
+            if debug_enabled(ctx) or message is None:
                 raise
             print_failure(message)
             raise typer.Exit(2) from err

@@ -131,6 +131,7 @@ def test_only_the_line_near_the_car_is_drawn() -> None:
     segments = [(300.0, 0.0), (40.0 * math.pi, 1 / 40), (220.0, 0.0), (20.0 * math.pi / 2, 1 / 20), (150.0, 0.0)]
     points = line_from_turns(segments)
     crossing_start = len(points) - 300
+    points[crossing_start - 60 : crossing_start, 1] = np.linspace(0.0, 7.0, 60)  # a 30 m ramp up to the bridge
     points[crossing_start:, 1] = 7.0
     loop = Track("loop", points, checkpoints_m=NO_CHECKPOINTS)
     assert loop.length_m > 700 and np.abs(points[crossing_start:, 2] - 60).max() < 1.0

@@ -10,10 +10,15 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from hairpin.errors import HairpinError
 from hairpin.sim.generator import blocks_to_line
 from hairpin.sim.track import Track
 
-__all__ = ["BUILTIN_MAPS", "DEFAULT_MAP", "MapSpec", "load_map"]
+__all__ = ["BUILTIN_MAPS", "DEFAULT_MAP", "MapSpec", "UnknownMapError", "load_map"]
+
+
+class UnknownMapError(HairpinError, ValueError):
+    """A map name that is neither a built-in map nor a reference-line file."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,16 @@ def _builtin(name: str, half_width: float) -> Track:
 
 
 def load_map(name_or_path: str | Path, *, half_width: float | None = None) -> Track:
-    """A built-in map by name, or a map from a ``.npy`` reference line; half_width defaults to its own."""
+    """A built-in map by name, or a map from a ``.npy`` reference line; half_width defaults to its own.
+
+    A file that cannot be read or whose line no car could drive raises ``ReferenceLineError`` (see ``sim.refline``).
+    """
     key = str(name_or_path)
     if key in BUILTIN_MAPS:
         return _builtin(key, BUILTIN_MAPS[key].half_width if half_width is None else half_width)
     path = Path(name_or_path)
     if path.suffix == ".npy" or path.exists():
         return Track.from_file(path, half_width=8.0 if half_width is None else half_width)
-    raise ValueError(
+    raise UnknownMapError(
         f"unknown map {key!r}: not a built-in map ({', '.join(BUILTIN_MAPS)}) nor a .npy reference-line file"
     )

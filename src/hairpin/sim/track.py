@@ -10,12 +10,19 @@ Conventions (Trackmania's, left-handed, y up): a heading ``yaw`` points along ``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hairpin.sim.refline import POINT_SPACING_M, load_reference_line, validate_reference_line
+from hairpin.sim.refline import (
+    POINT_SPACING_M,
+    ReferenceLineError,
+    line_length_m,
+    load_reference_line,
+    validate_reference_line,
+)
 
 __all__ = ["Track", "TrackPack", "gaussian_smooth"]
 
@@ -89,13 +96,16 @@ class Track:
         set_(self, "width_left", np.where(curvature < 0, inner, self.half_width))
         set_(self, "width_right", np.where(curvature > 0, inner, self.half_width))
         if self.checkpoints_m is None:
-            n = int(self.length_m // self.checkpoint_spacing_m)
+            n = int(self.finish_s_m // self.checkpoint_spacing_m)
             cps = self.checkpoint_spacing_m * np.arange(1, n + 1)
-            cps = cps[cps < self.length_m - 0.5 * self.checkpoint_spacing_m]
+            cps = cps[cps < self.finish_s_m - 0.5 * self.checkpoint_spacing_m]
         else:
             cps = np.sort(np.asarray(self.checkpoints_m, dtype=np.float64))
-            if len(cps) and (cps[0] <= 0 or cps[-1] >= self.length_m):
-                raise ValueError(f"map {self.name!r}: checkpoints must lie inside (0, {self.length_m:.1f}) m")
+            if len(cps) and (cps[0] <= 0 or cps[-1] >= self.finish_s_m):
+                raise ReferenceLineError(
+                    f"map {self.name!r}: checkpoints must lie inside (0, {self.finish_s_m:.1f}) m along the line, "
+                    f"got {cps[0]:.1f} to {cps[-1]:.1f} m"
+                )
         set_(self, "checkpoints", cps)
         for name in ("points", "centre", "tangent", "curvature", "slope", "width_left", "width_right", "checkpoints"):
             getattr(self, name).flags.writeable = False  # maps are shared (cached); nobody may edit one
@@ -110,8 +120,18 @@ class Track:
     def n_points(self) -> int:
         return len(self.points)
 
-    @property
+    @functools.cached_property
     def length_m(self) -> float:
+        """The driven length: the sum of the 3-D segment lengths of ``points`` (what a map's length reports)."""
+        return line_length_m(self.points)
+
+    @property
+    def finish_s_m(self) -> float:
+        """Progress at the finish, (N − 1) × 0.5 m: the unit of progress ``S`` and of ``checkpoints``.
+
+        The simulator measures progress by point index (0.5 m a point), so on a line whose coordinates are rounded
+        this differs slightly from ``length_m`` (ESL-Hockolicious: 4,030.5 m of progress, 4,048.7 m driven).
+        """
         return (len(self.points) - 1) * POINT_SPACING_M
 
     def start_pose(self) -> tuple[np.ndarray, float]:

@@ -111,7 +111,7 @@ class ZoneTracker:
 
     @property
     def distance_to_finish(self) -> float:
-        return self.track.length_m - self.meters_advanced
+        return self.track.finish_s_m - self.meters_advanced
 
     def update(self, position: np.ndarray) -> float:
         """Move to the car's new position (x, height, z); return the metres advanced since the last update."""
