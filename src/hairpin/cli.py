@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hairpin.cli_errors import DEBUG_ENV, DEBUG_META, HairpinGroup
-from hairpin.config import ConfigError, dump_config, load_config
+from hairpin.config import dump_config, load_config
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
 
@@ -46,11 +46,7 @@ SetOption = Annotated[
 
 
 def _load_drive_config(config: Path | None, overrides: list[str] | None) -> DriveConfig:
-    try:
-        return load_config(DriveConfig, config, overrides or [])
-    except ConfigError as err:
-        console.print(f"[red]config error:[/red] {err}")
-        raise typer.Exit(2) from err
+    return load_config(DriveConfig, config, overrides or [])
 
 
 @sim_app.command("config")
@@ -103,7 +99,13 @@ def sim_drive(
     overrides = [*(set_ or []), f"env.map={map_}"] + ([f"expert.noise={noise}"] if noise is not None else [])
     cfg = _load_drive_config(config, overrides)
     check_writable_outputs(out, ("lap.gif", "map.png", "lap.json", "config.yaml"), overwrite)
-    summary = record_expert_lap(cfg, out, seed=seed, gif_every=gif_every, progress=console)
+    created = not out.exists()
+    try:
+        summary = record_expert_lap(cfg, out, seed=seed, gif_every=gif_every, progress=console)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a lap that failed before writing anything (a bad map) leaves no empty folder
+        raise
     (out / "config.yaml").write_text(dump_config(cfg))  # the resolved config, beside what it produced
     status = f"finished in {summary['race_time_ms'] / 1000:.2f} s" if summary["finished"] else "did not finish"
     console.print(f"expert lap on [bold]{summary['map']}[/bold] ({summary['length_m']:.0f} m): {status}")
@@ -279,20 +281,14 @@ def evaluate(
 ) -> None:
     """Race a run's latest checkpoint greedily and print the race times."""
     from hairpin.outputs import check_writable_output, output_with_suffix
-    from hairpin.rl.checkpoint import CheckpointError
     from hairpin.rl.evaluate import load_run, race_greedy, resolve_map
-    from hairpin.rl.run_manifest import RunManifestError
     from hairpin.sim.lap_media import write_gif
 
     if gif is not None:  # refused before any racing, so nothing is lost but the command
         gif = check_writable_output(output_with_suffix(gif, ".gif"), overwrite)
-    try:
-        cfg, net = load_run(run, runs)
-        frames: list[np.ndarray] | None = [] if gif else None
-        results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
-    except (CheckpointError, RunManifestError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+    cfg, net = load_run(run, runs)
+    frames: list[np.ndarray] | None = [] if gif else None
+    results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
     for i, r in enumerate(results):
         console.print(f"race {i}: {'finished' if r.finished else 'DNF'} {r.race_time_ms / 1000:.2f} s")
     finished = [r.race_time_ms for r in results if r.finished]

@@ -51,6 +51,12 @@ def cliff_line() -> np.ndarray:
     return line
 
 
+def tall_cliff_line() -> np.ndarray:
+    line = straight_line(100.0)
+    line[100:, 1] += 6.0  # longer than a gap, but a step up: named as a cliff, not a jump
+    return line
+
+
 def wall_line() -> np.ndarray:
     line = straight_line(100.0)
     line[100:110, 1] = 0.6 * np.arange(1, 11)  # slope 1.2 for 5 m: every step climbable, the whole not
@@ -75,6 +81,7 @@ def spin_on_the_spot_line() -> np.ndarray:
 FAULTS: dict[str, tuple[Callable[[], np.ndarray], str]] = {
     "jump": (jump_line, r"jumps 10\.50 m from point 99 \(49\.5 m along the line\) to point 100"),
     "cliff": (cliff_line, r"height step of \+1\.50 m over 0\.50 m horizontally from point 99 \(49\.5 m along"),
+    "tall cliff": (tall_cliff_line, r"height step of \+6\.00 m over 0\.50 m horizontally from point 99 \(49\.5 m"),
     "wall": (
         wall_line,
         r"height changes by \+2\.40 m over 2\.00 m horizontally from point 99 \(\d+\.\d m along.*to point 103",
@@ -295,7 +302,7 @@ def test_sim_drive_on_a_bad_map_is_one_line_exit_2(tmp_path: Path, fault: str) -
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     assert str(path) in " ".join(output.split())
-    assert not any((tmp_path / "out").glob("*"))  # nothing was driven nor written
+    assert not (tmp_path / "out").exists()  # nothing was driven nor written, not even the folder
     assert path.read_bytes() == before
 
 

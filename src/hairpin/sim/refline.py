@@ -97,22 +97,13 @@ def _check_values(points: np.ndarray, source: str) -> np.ndarray:
 
 
 def _check_steps(points: np.ndarray, step: np.ndarray, s: np.ndarray, spacing: float, source: str) -> None:
-    """Repeated points, gaps and cliffs between neighbouring points."""
+    """Repeated points, cliffs (steep steps, whatever their length) and gaps between neighbouring points."""
     repeated = step < 1e-6
     if repeated.any():
         i = int(np.argmax(repeated)) + 1
         raise ReferenceLineError(
             f"{source}: {int(repeated.sum())} repeated point(s), first at index {i} ({s[i]:.1f} m along the line); "
             "remove the duplicates"
-        )
-    limit = MAX_JUMP_FACTOR * max(spacing, POINT_SPACING_M)
-    jumps = step > limit
-    if jumps.any():
-        i = int(np.argmax(jumps))
-        raise ReferenceLineError(
-            f"{source}: the line jumps {step[i]:.2f} m from {_where(s, i)} to point {i + 1}, more than "
-            f"{limit:.2f} m ({MAX_JUMP_FACTOR:g} × its spacing of {spacing:.2f} m); fill the gap with points "
-            f"{POINT_SPACING_M} m apart or split the map there"
         )
     d = np.diff(points, axis=0)
     rise = np.abs(d[:, 1])
@@ -123,6 +114,15 @@ def _check_steps(points: np.ndarray, step: np.ndarray, s: np.ndarray, spacing: f
         raise ReferenceLineError(
             f"{source}: a height step of {d[i, 1]:+.2f} m over {run[i]:.2f} m horizontally from {_where(s, i)} to "
             f"point {i + 1}, steeper than a car can drive (slope above {MAX_STEP_SLOPE:g}); smooth the heights there"
+        )
+    limit = MAX_JUMP_FACTOR * max(spacing, POINT_SPACING_M)
+    jumps = step > limit
+    if jumps.any():
+        i = int(np.argmax(jumps))
+        raise ReferenceLineError(
+            f"{source}: the line jumps {step[i]:.2f} m from {_where(s, i)} to point {i + 1}, more than "
+            f"{limit:.2f} m ({MAX_JUMP_FACTOR:g} × its spacing of {spacing:.2f} m); fill the gap with points "
+            f"{POINT_SPACING_M} m apart or split the map there"
         )
     k = max(1, round(SLOPE_BASE_M / spacing))
     if len(points) > k:
