@@ -47,9 +47,20 @@ class VisConfig(PartConfig):
         return self
 
     def image_too_small(self, image_size: int) -> str | None:
-        """Why ``image_size`` leaves no pixels after the convolutions (as ``nets.parts.conv_output_size``), or None."""
-        if not self.enabled:
-            return None
+        """Why ``image_size`` leaves no pixels after the convolutions, or None (always None when disabled)."""
+        return self.output_side(image_size)[1] if self.enabled else None
+
+    def output_side(self, image_size: int) -> tuple[int, str | None]:
+        """The side of the last feature map for square images, and why it is empty (None when it is not)."""
+        side = image_size
+        for i, (kernel, stride, pad) in enumerate(zip(self.kernels, self.strides, self.paddings, strict=True)):
+            side = (side + 2 * pad - kernel) // stride + 1
+            if side < 1:
+                return side, (
+                    f"image_size {image_size} is too small for nn.vis: convolution {i + 1} (kernel {kernel}, stride "
+                    f"{stride}, padding {pad}) leaves no pixels; use larger images or set nn.vis.paddings"
+                )
+        return side, None
         side = image_size
         for i, (kernel, stride, pad) in enumerate(zip(self.kernels, self.strides, self.paddings, strict=True)):
             side = (side + 2 * pad - kernel) // stride + 1

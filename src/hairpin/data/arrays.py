@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from hairpin.actions import ACTION_KEYS
+from hairpin.data.meta import DatasetError
 
 __all__ = ["DemoArrays", "keys_to_actions"]
 
@@ -120,7 +121,10 @@ class DemoArrays:
         """(train, validation): every episode of a map in ``validation_maps`` goes to validation, never a frame."""
         unknown = sorted(set(validation_maps) - set(self.maps))
         if unknown:
-            raise ValueError(f"validation maps {unknown} are not in the dataset; it has {sorted(set(self.maps))}")
+            raise DatasetError(
+                f"validation maps {unknown} are not in the dataset; it has {sorted(set(self.maps))}: set "
+                "data.validation_maps to maps it holds"
+            )
         is_val = np.array([m in set(validation_maps) for m in self.maps], bool)
         if is_val.all():
             raise ValueError(f"validation maps {sorted(validation_maps)} leave no episode for training")

@@ -18,9 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from hairpin.config.nn import HeadConfig, VisConfig
+from hairpin.errors import HairpinError
 
 __all__ = [
     "OUTPUT_GAIN",
+    "NetworkShapeError",
     "conv_encoder",
     "conv_output_size",
     "cosine_embedding",
@@ -47,16 +49,15 @@ def _hidden_gain(slope: float) -> float:
     return nn.init.calculate_gain("leaky_relu", slope)
 
 
+class NetworkShapeError(HairpinError, ValueError):
+    """A network that cannot be built for these inputs (an image too small for the convolutions)."""
+
+
 def conv_output_size(cfg: VisConfig, image_size: int) -> tuple[int, int]:
     """(channels, side) of the encoder's last feature map for square images; raises when the image is too small."""
-    side = image_size
-    for i, (kernel, stride, pad) in enumerate(zip(cfg.kernels, cfg.strides, cfg.paddings, strict=True)):
-        side = (side + 2 * pad - kernel) // stride + 1
-        if side < 1:
-            raise ValueError(
-                f"image_size {image_size} is too small for nn.vis: convolution {i + 1} (kernel {kernel}, stride "
-                f"{stride}, padding {pad}) leaves no pixels; use larger images or set nn.vis.paddings"
-            )
+    side, problem = cfg.output_side(image_size)
+    if problem is not None:
+        raise NetworkShapeError(problem)
     return cfg.channels[-1], side
 
 

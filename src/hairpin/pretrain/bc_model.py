@@ -169,11 +169,11 @@ def load_encoder_init(net: IQNNetwork, path: str | Path, image_size: int) -> dic
     """
     if net.img_head is None:
         raise ArtifactError(f"encoder_init_path {path}: the network has no img_head (nn.vis.enabled is false)")
-    state, manifest = read_artifact(path, "encoder")
     try:
+        state, manifest = read_artifact(path, "encoder")
         check_artifact_fits("encoder", manifest, image_size=image_size, image_size_of="dataset")
+        state, _ = single_frame_state(state, manifest)
+        load_strict(net.img_head, state, f"encoder from {path}")
     except ArtifactError as err:
         raise ArtifactError(f"encoder_init_path {path}: {err}") from err
-    state, _ = single_frame_state(state, manifest)
-    load_strict(net.img_head, state, f"encoder from {path}")
     return manifest
