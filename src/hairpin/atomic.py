@@ -37,6 +37,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; run files are meant to be read
         os.replace(tmp_name, path)
+    except OSError as error:
+        Path(tmp_name).unlink(missing_ok=True)
+        if error.filename is None and error.errno is not None:  # a failed write names no file: name this one
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
