@@ -449,6 +449,19 @@ GroupOption = Annotated[
 GapOption = Annotated[float, typer.Option(help="Runs without run.json: minutes without a value that are downtime.")]
 
 
+OverwriteFiguresOption = Annotated[
+    bool, typer.Option(help="Replace the figures and report.md an earlier run wrote in the output folder.")
+]
+
+
+def _check_figure_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a folder holding earlier figures or a report unless ``overwrite``."""
+    from hairpin.outputs import check_writable_outputs
+
+    names = sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
+    check_writable_outputs(folder, [*names, "report.md"], overwrite)
+
+
 @app.command("analyze")
 def analyze_runs(
     runs: AnalysisRunsArgument = None,
@@ -464,6 +477,7 @@ def analyze_runs(
     format_: Annotated[str, typer.Option("--format", help="text | csv | json | md.")] = "text",
     plot: Annotated[bool, typer.Option(help="Also write PNG figures to --output-dir.")] = False,
     output_dir: Annotated[Path, typer.Option(help="Where --plot writes its figures.")] = Path("plots"),
+    overwrite: OverwriteFiguresOption = False,
 ) -> None:
     """Compare runs at checkpoints on one axis: race results per map and kind, scalars, seeds aggregated."""
     import sys
@@ -477,6 +491,8 @@ def analyze_runs(
         runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
     )
     check_format(format_)
+    if plot:
+        _check_figure_folder(output_dir, overwrite)
     analysis = analyze(options)
     text = render(analysis, format_)
     plots = write_plots(analysis, output_dir) if plot else []
@@ -503,6 +519,7 @@ def plot_runs(
     metrics: MetricsOption = None,
     group: GroupOption = None,
     gap_minutes: GapOption = 30.0,
+    overwrite: OverwriteFiguresOption = False,
 ) -> None:
     """Write PNG figures and a Markdown report (tables, figures, the command that remakes them)."""
     from hairpin.analysis import AnalysisOptions
@@ -523,6 +540,8 @@ def plot_runs(
             runs, metrics=metrics, groups=group, logdir=logdir, runs_dir=runs_dir, time_axis=time_axis, **values
         )
         jobs.append((options, output_dir, "Run comparison", "", plot_command(options, output_dir)))
+    for _, out, *_ in jobs:
+        _check_figure_folder(out, overwrite)
     for options, out, title, description, command in jobs:
         _, plots, report = make_report(options, out, title=title, description=description, command=command)
         console.print(f"{title}: {len(plots)} figures, {report}")

@@ -87,6 +87,20 @@ def test_plot_experiments_writes_figures_and_a_report(logs: Logs, tmp_path: Path
     assert result.exit_code == 2 and "no experiment 'nope'; the registry has: ab" in result.output
 
 
+def test_plot_and_analyze_refuse_earlier_figures_unless_asked(logs: Logs, tmp_path: Path) -> None:
+    paths = two_runs(logs)
+    out = tmp_path / "plots"
+    first = runner.invoke(app, ["plot", "a", "b", *paths, "--output-dir", str(out)])
+    assert first.exit_code == 0, first.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for command in (["plot", "a", "b"], ["analyze", "a", "b", "--plot"]):
+        again = runner.invoke(app, [*command, *paths, "--output-dir", str(out)])
+        assert again.exit_code == 2 and "--overwrite" in again.output and "report.md" in again.output
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    replaced = runner.invoke(app, ["plot", "a", "b", *paths, "--output-dir", str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+
+
 def test_an_unknown_run_exits_2_listing_the_runs(logs: Logs) -> None:
     result = runner.invoke(app, ["analyze", "c", *two_runs(logs)])
     assert result.exit_code == 2
