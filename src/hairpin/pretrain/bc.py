@@ -41,8 +41,9 @@ from hairpin.config.rl import IQNConfig
 from hairpin.data.arrays import DemoArrays
 from hairpin.devices import resolve_device
 from hairpin.nets.iqn import fixed_taus, sample_taus
+from hairpin.nets.parts import NetworkShapeError
 from hairpin.obs import FloatLayout
-from hairpin.pretrain.artifacts import read_manifest
+from hairpin.pretrain.artifacts import ArtifactError, read_manifest
 from hairpin.pretrain.bc_data import BCBatch, BCSplit, TDSettings, check_frame_step, make_batch
 from hairpin.pretrain.bc_losses import demo_td_loss, large_margin_loss, masked_cross_entropy
 from hairpin.pretrain.bc_metrics import (
@@ -289,7 +290,10 @@ def _encoder_image_size(cfg: BCConfig) -> int | None:
     if cfg.encoder_init_path is None:
         return None
     path = Path(cfg.encoder_init_path)
-    size = read_manifest(path if path.is_dir() else path.parent).get("image_size")
+    try:
+        size = read_manifest(path if path.is_dir() else path.parent).get("image_size")
+    except ArtifactError as err:
+        raise ArtifactError(f"encoder_init_path {path}: {err}") from err
     return None if size is None else int(size)
 
 
@@ -327,7 +331,11 @@ def run_bc(
     if device.type == "cpu":
         torch.set_num_threads(cfg.train.threads)
     train, val = split_demos(demos, cfg.data)
-    trainer = BCTrainer(cfg, train, val, float_layout=layout, device=device)
+    try:
+        trainer = BCTrainer(cfg, train, val, float_layout=layout, device=device)
+    except NetworkShapeError as err:
+        size = demos.images.shape[-1] if demos.images.size else None
+        raise PretrainRunError(f"dataset {cfg.data.dataset!r} has {size} px frames: {err}") from err
     run = PretrainRun(cfg, console=console)
     console.print(
         f"bc: {train.n_frames} training frames on {len(set(train.maps))} maps, {val.n_frames} validation frames on "
