@@ -12,7 +12,6 @@ import errno
 import os
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -42,7 +41,7 @@ DEBUG_META = "hairpin.debug"
 """Key of ``click.Context.meta`` that ``hairpin --debug`` sets for this invocation."""
 
 
-def debug_enabled(ctx: click.Context | None = None) -> bool:
+def debug_enabled(ctx: typer.Context | None = None) -> bool:
     return bool(ctx is not None and ctx.meta.get(DEBUG_META)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
@@ -76,7 +75,7 @@ def print_failure(message: str) -> None:
 class HairpinGroup(TyperGroup):
     """The click group of the ``hairpin`` command: reports hairpin's own failures as one line, exit code 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
             return super().invoke(ctx)
         except (HairpinError, OSError) as err:

@@ -212,9 +212,10 @@ def _field_bounds(model: type[BaseModel], loc: Loc) -> dict[str, Any]:
         return {}
     last = names[-1]
     holder = _model_at(model, loc[: last + 1])
-    if holder is None or loc[last] not in holder.model_fields:
+    key = str(loc[last])
+    if holder is None or key not in holder.model_fields:
         return {}
-    field = holder.model_fields[loc[last]]
+    field = holder.model_fields[key]
     if last == len(loc) - 1:
         return _bounds_in(field.metadata)
     if last != len(loc) - 2:
