@@ -290,6 +290,8 @@ def _encoder_image_size(cfg: BCConfig) -> int | None:
     if cfg.encoder_init_path is None:
         return None
     path = Path(cfg.encoder_init_path)
+    if not path.exists():
+        raise ArtifactError(f"encoder_init_path {path}: no such run folder or .pt file")
     try:
         size = read_manifest(path if path.is_dir() else path.parent).get("image_size")
     except ArtifactError as err:
