@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
 from hairpin.sim.generator import blocks_to_line
 
-TRAINER_SCRIPT = """
+_TRAINER_SCRIPT = """
 import sys
 from hairpin.config.loader import load_config
 from hairpin.config.rl import RLConfig
@@ -18,7 +21,13 @@ from hairpin.rl.trainer import Trainer
 cfg = load_config(RLConfig, sys.argv[1])
 Trainer(cfg).run(on_status=lambda s: print("status", s.frames, flush=True))
 """
-"""A trainer in a process of its own: ``python -c TRAINER_SCRIPT run.yaml`` prints a status line a second."""
+
+
+def start_trainer(cfg: RLConfig, path: Path, *, stderr: int | None = None) -> subprocess.Popen[str]:
+    """Write ``cfg`` to ``path`` and train it in a process of its own, which prints a status line a second."""
+    path.write_text(dump_config(cfg))
+    command = [sys.executable, "-c", _TRAINER_SCRIPT, str(path)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def tiny_config(tmp_path: Path, **overrides: object) -> RLConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.rl.conftest import TRAINER_SCRIPT, tiny_config
+from tests.rl.conftest import start_trainer, tiny_config
 from typer.testing import CliRunner
 
 from hairpin.cli import app
@@ -221,8 +221,7 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tmp_path: Pat
 def test_two_trainers_on_one_run(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, **{"training.max_frames": 10_000_000, "training.checkpoint_every_minutes": 60})
     yaml = tmp_path / "run.yaml"
-    yaml.write_text(dump_config(cfg))
-    first = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(yaml)], stdout=subprocess.PIPE, text=True)
+    first = start_trainer(cfg, yaml)
     assert first.stdout is not None
     assert first.stdout.readline().startswith("status")  # the run is open and locked
     run_dir = tmp_path / "runs" / "tiny"
@@ -262,11 +261,7 @@ def test_a_killed_learners_collectors_exit_quietly_and_its_spool_is_removed_at_t
     from hairpin.rl.race_channel import SPOOL_PREFIX, remove_dead_spools, spool_root
 
     cfg = tiny_config(tmp_path, **{"training.max_frames": 10_000_000, "performance.gpu_collectors_count": 2})
-    yaml = tmp_path / "run.yaml"
-    yaml.write_text(dump_config(cfg))
-    learner = subprocess.Popen(
-        [sys.executable, "-c", TRAINER_SCRIPT, str(yaml)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    learner = start_trainer(cfg, tmp_path / "run.yaml", stderr=subprocess.PIPE)
     assert learner.stdout is not None
     for line in learner.stdout:
         if line.startswith("status") and int(line.split()[1]) > 0:  # collectors are sending races

@@ -3,16 +3,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tests.rl.conftest import TRAINER_SCRIPT, tiny_config
+from tests.rl.conftest import start_trainer, tiny_config
 
-from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
 from hairpin.rl.checkpoint import CheckpointError, load_checkpoint
 from hairpin.rl.collector import make_network
@@ -115,9 +112,7 @@ def checkpoint_frames(run_dir: Path) -> int:
 
 def test_resume_after_sigkill(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000})
-    path = tmp_path / "run.yaml"
-    path.write_text(dump_config(cfg))
-    child = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
+    child = start_trainer(cfg, tmp_path / "run.yaml")
     assert child.stdout is not None
     for line in child.stdout:  # one line a second; stop at the first status after a checkpoint with frames
         if line.startswith("status") and checkpoint_frames(Path(cfg.paths.runs) / "tiny") > 0:
@@ -142,9 +137,7 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
 
 def test_ctrl_c_saves_a_checkpoint_and_closes_the_session(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, **{"training.max_frames": 1_000_000, "training.checkpoint_every_minutes": 60})
-    path = tmp_path / "run.yaml"
-    path.write_text(dump_config(cfg))
-    child = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
+    child = start_trainer(cfg, tmp_path / "run.yaml")
     assert child.stdout is not None
     for line in child.stdout:
         if line.startswith("status") and int(line.split()[1]) > 0:

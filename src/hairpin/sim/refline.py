@@ -105,16 +105,7 @@ def _check_steps(points: np.ndarray, step: np.ndarray, s: np.ndarray, spacing: f
             f"{source}: {int(repeated.sum())} repeated point(s), first at index {i} ({s[i]:.1f} m along the line); "
             "remove the duplicates"
         )
-    d = np.diff(points, axis=0)
-    rise = np.abs(d[:, 1])
-    run = np.hypot(d[:, 0], d[:, 2])
-    steep = rise > MAX_STEP_SLOPE * run
-    if steep.any():
-        i = int(np.argmax(steep))
-        raise ReferenceLineError(
-            f"{source}: a height step of {d[i, 1]:+.2f} m over {run[i]:.2f} m horizontally from {_where(s, i)} to "
-            f"point {i + 1}, steeper than a car can drive (slope above {MAX_STEP_SLOPE:g}); smooth the heights there"
-        )
+    _check_slope(points, s, 1, MAX_STEP_SLOPE, "a height step of {dh} m over {run} m horizontally", "", source)
     limit = MAX_JUMP_FACTOR * max(spacing, POINT_SPACING_M)
     jumps = step > limit
     if jumps.any():
@@ -125,17 +116,26 @@ def _check_steps(points: np.ndarray, step: np.ndarray, s: np.ndarray, spacing: f
             f"{POINT_SPACING_M} m apart or split the map there"
         )
     k = max(1, round(SLOPE_BASE_M / spacing))
-    if len(points) > k:
-        d = points[k:] - points[:-k]
-        rise, run = np.abs(d[:, 1]), np.hypot(d[:, 0], d[:, 2])
-        steep = rise > MAX_SLOPE * run
-        if steep.any():
-            i = int(np.argmax(steep))
-            raise ReferenceLineError(
-                f"{source}: the height changes by {d[i, 1]:+.2f} m over {run[i]:.2f} m horizontally "
-                f"from {_where(s, i)} to point {i + k}, steeper than a car can drive "
-                f"(slope above {MAX_SLOPE:g} over {SLOPE_BASE_M:g} m); smooth the heights there"
-            )
+    over = f" over {SLOPE_BASE_M:g} m"
+    _check_slope(points, s, k, MAX_SLOPE, "the height changes by {dh} m over {run} m horizontally", over, source)
+
+
+def _check_slope(
+    points: np.ndarray, s: np.ndarray, k: int, max_slope: float, what: str, over: str, source: str
+) -> None:
+    """Refuse a rise steeper than ``max_slope`` between points ``k`` apart; ``what`` words the step found."""
+    if len(points) <= k:
+        return
+    d = points[k:] - points[:-k]
+    rise, run = np.abs(d[:, 1]), np.hypot(d[:, 0], d[:, 2])
+    steep = rise > max_slope * run
+    if steep.any():
+        i = int(np.argmax(steep))
+        step = what.format(dh=f"{d[i, 1]:+.2f}", run=f"{run[i]:.2f}")
+        raise ReferenceLineError(
+            f"{source}: {step} from {_where(s, i)} to point {i + k}, steeper than a car can drive "
+            f"(slope above {max_slope:g}{over}); smooth the heights there"
+        )
 
 
 def _check_turns(points: np.ndarray, s: np.ndarray, spacing: float, source: str) -> None:
