@@ -27,6 +27,14 @@ def u_turn_line(radius: float = 16.0, leg_m: float = 60.0) -> np.ndarray:
     return np.concatenate([leg1, arc, leg2])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _racing_line_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Racing lines computed by tests are cached in a folder of the test session, never in the user's home."""
+    import os
+
+    os.environ["HAIRPIN_CACHE"] = str(tmp_path_factory.mktemp("hairpin-cache"))
+
+
 @pytest.fixture
 def hockolicious_path() -> Path:
     """The real ESL-Hockolicious reference line; skips when ../shared/maps is absent."""

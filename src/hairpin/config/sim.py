@@ -16,6 +16,7 @@ __all__ = [
     "ExpertConfig",
     "MapName",
     "PhysicsConfig",
+    "RacingLineConfig",
     "RewardConfig",
     "check_map_name",
 ]
@@ -201,8 +202,43 @@ class ExpertConfig(ConfigModel):
     """Change inputs every 10 ms tick, as a person can; False: hold each decision for a whole step."""
 
 
+class RacingLineConfig(ConfigModel):
+    """The racing line (``hairpin.sim.racing_line``): how its candidates are made and how hard it is driven."""
+
+    grip_uses: tuple[float, ...] = Field((1.0, 1.05, 1.1), min_length=1)
+    """Fractions of the car's grip the line's speed profile plans to use in turns; one driven lap each. Above 1
+    the plan is a target the search trims where the car cannot hold it."""
+    brake_use: float = Field(1.0, gt=0, le=1)
+    """Fraction of the brakes the speed profile plans to use."""
+    margins_m: tuple[float, ...] = Field((0.5, 1.0, 2.0), min_length=1)
+    """Room kept between the car and the walls; a wider margin is tried only when no line of the narrower finished."""
+    length_weights: tuple[float, ...] = Field((0.001, 0.003), min_length=1)
+    """Weights of the path length (per metre) beside its bending (∫ κ² ds); one candidate line each, the fastest
+    driven lap wins. 0 is the minimum-curvature line; about 0.03 already cuts corners too much."""
+    cache: bool = True
+    """Keep computed lines on disk (``$HAIRPIN_CACHE`` or ``~/.cache/hairpin``), keyed by the map and these settings."""
+
+    horizon_s: float = Field(2.0, gt=0, le=10)
+    """How far the driver's search plays out each candidate start (long enough to brake from top speed)."""
+
+    @field_validator("margins_m", "length_weights")
+    @classmethod
+    def _non_negative(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not v >= 0 for v in values):
+            raise ValueError(f"values must be >= 0, got {values}")
+        return values
+
+    @field_validator("grip_uses")
+    @classmethod
+    def _positive(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v <= 1.5 for v in values):
+            raise ValueError(f"grip uses must lie in (0, 1.5], got {values}")
+        return values
+
+
 class DriveConfig(ConfigModel):
-    """Config file of ``hairpin sim drive`` and ``hairpin sim maps``: the race and the expert."""
+    """Config file of ``hairpin sim drive`` and ``hairpin sim maps``: the race, the expert and the racing line."""
 
     env: EnvConfig = EnvConfig()
     expert: ExpertConfig = ExpertConfig()
+    racing_line: RacingLineConfig = RacingLineConfig()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from numba import njit
@@ -28,7 +28,7 @@ from hairpin.sim.race import RaceSim
 from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.track import Track
 
-__all__ = ["Expert", "LapResult", "drive_lap", "reference_lap", "speed_profile"]
+__all__ = ["Driver", "Expert", "LapResult", "drive_lap", "reference_lap", "speed_profile"]
 
 TOP_SPEED = 90.0
 """Upper bound of the planned speed; the car's drag limits it to about 80 m/s anyway."""
@@ -135,32 +135,52 @@ class _RaceStyle:
 class Expert:
     """Drives one car of a ``RaceSim`` around its track; ``plan`` gives the next step's per-tick keys."""
 
-    def __init__(self, track: Track, physics: PhysicsConfig, cfg: ExpertConfig | None = None) -> None:
+    def __init__(
+        self,
+        track: Track,
+        physics: PhysicsConfig,
+        cfg: ExpertConfig | None = None,
+        line: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``line``: (speed, offset) per line point to drive instead of the centre line at the planned speed."""
         self.track = track
         self.cfg = cfg or ExpertConfig()
         self.physics = physics
         self.params, self.gear_speeds = physics_params(physics)
-        self._base_profile = speed_profile(track, physics, self.cfg.grip_use, self.cfg.brake_use)
+        if line is None:
+            self._base_profile = speed_profile(track, physics, self.cfg.grip_use, self.cfg.brake_use)
+            self._base_offset = np.zeros(track.n_points)
+        else:
+            self._base_profile, self._base_offset = (np.asarray(a, np.float64) for a in line)
+        self._follows_line = line is not None
         self._mistake_keys = np.zeros(4, np.int8)
         self._mistake_left = 0
-        self.style = _RaceStyle(self._base_profile, np.zeros(track.n_points), self.cfg.lookahead_s)
+        self.style = _RaceStyle(self._base_profile, self._base_offset, self.cfg.lookahead_s)
 
     def reset(self, rng: np.random.Generator) -> None:
         """Draw this race's driving style (only ``noise`` > 0 varies it)."""
         noise = self.cfg.noise
         self._mistake_left = 0
         if noise == 0:
-            self.style = _RaceStyle(self._base_profile, np.zeros(self.track.n_points), self.cfg.lookahead_s)
+            self.style = _RaceStyle(self._base_profile, self._base_offset, self.cfg.lookahead_s)
             return
-        grip_use = self.cfg.grip_use * rng.uniform(1.0 - 0.3 * noise, 1.0)
-        profile = speed_profile(self.track, self.physics, grip_use, self.cfg.brake_use)
+        caution = rng.uniform(1.0 - 0.3 * noise, 1.0)
+        if self._follows_line:
+            profile = self._base_profile * math.sqrt(caution)  # corner speeds scale with the root of the grip
+        else:
+            profile = speed_profile(self.track, self.physics, self.cfg.grip_use * caution, self.cfg.brake_use)
         s = np.arange(self.track.n_points) * POINT_SPACING_M
         wander = sum(
             rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * s / rng.uniform(60.0, 400.0) + rng.uniform(0, 2 * np.pi))
             for _ in range(3)
         )
-        room = np.minimum(self.track.width_left, self.track.width_right) - 2.0 * self.physics.car_half_width_m
-        line_offset = np.clip(wander * 1.5 * noise, -room, room)
+        keep = 2.0 * self.physics.car_half_width_m
+        if self._follows_line:
+            lo, hi = -np.maximum(self.track.width_left - keep, 0.0), np.maximum(self.track.width_right - keep, 0.0)
+        else:
+            hi = np.minimum(self.track.width_left, self.track.width_right) - keep
+            lo = -hi
+        line_offset = np.clip(self._base_offset + wander * 1.5 * noise, lo, hi)
         self.style = _RaceStyle(
             profile, line_offset, self.cfg.lookahead_s * rng.uniform(1.0 - 0.2 * noise, 1.0 + 0.4 * noise)
         )
@@ -188,10 +208,10 @@ class Expert:
             keys,
         )
         if rng is not None and cfg.noise > 0:
-            self._add_mistakes(keys, rng)
+            self.add_mistakes(keys, rng)
         return keys
 
-    def _add_mistakes(self, keys: np.ndarray, rng: np.random.Generator) -> None:
+    def add_mistakes(self, keys: np.ndarray, rng: np.random.Generator) -> None:
         """Now and then hold a wrong input for 50–250 ms, as a person does."""
         for t in range(len(keys)):
             if self._mistake_left == 0 and rng.random() < 0.004 * self.cfg.noise:
@@ -200,6 +220,14 @@ class Expert:
             if self._mistake_left > 0:
                 keys[t] = self._mistake_keys
                 self._mistake_left -= 1
+
+
+class Driver(Protocol):
+    """What drives a car of a ``RaceSim``: the centre-line ``Expert`` or the racing line's ``LineDriver``."""
+
+    def reset(self, rng: np.random.Generator) -> None: ...
+
+    def plan(self, row: np.ndarray, n_ticks: int, rng: np.random.Generator | None = None) -> np.ndarray: ...
 
 
 @dataclass
@@ -214,8 +242,8 @@ class LapResult:
     """(ticks, 4) int8 inputs at 10 ms resolution."""
 
 
-def drive_lap(sim: RaceSim, expert: Expert, seed: int = 0, on_step=None) -> LapResult:  # type: ignore[no-untyped-def]
-    """Race car 0 of ``sim`` with ``expert`` until it finishes or is cut off; ``on_step(sim)`` after each step."""
+def drive_lap(sim: RaceSim, expert: Driver, seed: int = 0, on_step=None) -> LapResult:  # type: ignore[no-untyped-def]
+    """Race car 0 of ``sim`` with ``expert`` (any driver) until it finishes or is cut off; ``on_step(sim)`` after each step."""
     rng = np.random.default_rng(seed)
     sim.reset_cars([0], rng)
     expert.reset(rng)

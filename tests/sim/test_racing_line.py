@@ -1,0 +1,118 @@
+"""The racing line: inside the road, driven to the finish on every map, faster than the centre-line expert."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.conftest import u_turn_line
+
+from hairpin.config.sim import EnvConfig, RacingLineConfig
+from hairpin.sim.expert import drive_lap, reference_lap
+from hairpin.sim.generator import blocks_to_line, generate_blocks
+from hairpin.sim.maps import BUILTIN_MAPS, load_map
+from hairpin.sim.race import RaceSim
+from hairpin.sim.racing_line import (
+    cache_dir,
+    corner_speed_limit,
+    limit_lap,
+    line_driver,
+    path_geometry,
+    racing_line,
+    speed_profile_along,
+)
+from hairpin.sim.track import Track
+
+
+@pytest.fixture(scope="module")
+def builtin_lines() -> dict[str, tuple[Track, object]]:
+    return {name: (load_map(name), racing_line(load_map(name))) for name in BUILTIN_MAPS}
+
+
+def test_line_stays_inside_the_road(builtin_lines) -> None:
+    physics = EnvConfig().physics
+    for name, (track, line) in builtin_lines.items():
+        room_right = track.width_right - physics.car_half_width_m
+        room_left = track.width_left - physics.car_half_width_m
+        assert np.all(line.offset <= room_right + 1e-9), name
+        assert np.all(line.offset >= -room_left - 1e-9), name
+        assert np.abs(line.offset).max() > 2.0, f"{name}: the line never leaves the centre"
+
+
+def test_line_driver_finishes_every_builtin_map_faster_than_the_expert(builtin_lines) -> None:
+    env = EnvConfig()
+    for name, (track, line) in builtin_lines.items():
+        expert = reference_lap(track, env)
+        assert line.lap_ms is not None, f"{name}: the racing line did not finish"
+        assert line.lap_ms < expert.race_time_ms, name
+    tight_expert = reference_lap(builtin_lines["technical"][0], env).race_time_ms
+    assert builtin_lines["technical"][1].lap_ms < 0.9 * tight_expert  # tight turns: the line pays most
+
+
+def test_limit_replays_exactly_in_the_simulator(builtin_lines) -> None:
+    """The recorded limit is what the driver does in a fresh simulator, to the tick."""
+    track, line = builtin_lines["sprint"]
+    env = EnvConfig()
+    lap = drive_lap(RaceSim(env, [track]), line_driver(track, env.physics, line))
+    assert lap.finished and lap.race_time_ms == line.lap_ms == limit_lap(track)
+
+
+def test_hairpin_line_uses_the_road_width() -> None:
+    """On a U-turn the line swings out before the turn and clips the inside: it bends less than the centre line."""
+    track = Track(name="u-turn", points=u_turn_line(radius=16.0, leg_m=60.0), half_width=8.0)
+    line = racing_line(track, cfg=RacingLineConfig(cache=False))
+    _, segments, curvature = path_geometry(track, line.offset)
+    bending = np.sum(curvature[1:] ** 2 * segments)
+    assert bending < 0.8 * np.sum(track.curvature[1:] ** 2 * 0.5)
+    assert line.offset[100] < -2.0 and line.offset[170] > 2.0  # out to the left before, in to the right at the apex
+    assert line.lap_ms is not None and line.lap_ms < reference_lap(track, EnvConfig()).race_time_ms
+
+
+def test_speed_profile_respects_grip_engine_and_brakes() -> None:
+    physics = EnvConfig().physics
+    n = 2001
+    curvature = np.zeros(n)
+    curvature[1400:1500] = 1 / 20.0
+    segments, rise = np.full(n - 1, 0.5), np.zeros(n - 1)
+    v = speed_profile_along(segments, curvature, rise, physics, grip_use=1.0, brake_use=1.0)
+    assert v[0] == 0.0
+    corner = np.sqrt(physics.grip * 20.0)
+    assert np.all(v[1400:1500] <= corner + 1e-6)
+    gained = v[1:] ** 2 - v[:-1] ** 2
+    assert np.all(gained <= 2 * physics.engine_accel * 0.5 + 1e-6)  # no point gains more than the engine gives
+    lost = v[:-1] ** 2 - v[1:] ** 2
+    assert lost.max() > 0 and np.all(lost <= 2 * (physics.brake_accel + physics.drag * 90**2 + 1) * 0.5 + 1e-6)
+    aim = speed_profile_along(segments, curvature, rise, physics, 1.0, 1.0, forward=False)
+    assert aim[0] > 50 and np.all(aim >= v - 1e-9)
+    assert np.all(corner_speed_limit(np.full(3, 1 / 16.0), physics, 1.0) <= np.sqrt(physics.grip * 16.0))
+
+
+def test_generated_maps_finish() -> None:
+    for seed in (101, 202, 303):
+        track = Track(name=f"gen-{seed}", points=blocks_to_line(generate_blocks(seed, 14)))
+        assert limit_lap(track) is not None, seed
+
+
+def test_real_reference_line_finishes(hockolicious_path) -> None:
+    track = Track.from_file(hockolicious_path)
+    line = racing_line(track)
+    assert line.lap_ms is not None and line.lap_ms < reference_lap(track, EnvConfig()).race_time_ms
+
+
+def test_cached_by_content(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HAIRPIN_CACHE", str(tmp_path))
+    track = Track(name="u-turn", points=u_turn_line(radius=24.0, leg_m=40.0))
+    cfg = RacingLineConfig(grip_uses=(1.0,), length_weights=(0.0,))
+    first = racing_line(track, cfg=cfg)
+    files = list(cache_dir().glob("*.npz"))
+    assert len(files) == 1
+    from hairpin.sim import racing_line as module
+
+    module._MEMORY.clear()
+    again = racing_line(Track(name="renamed", points=u_turn_line(radius=24.0, leg_m=40.0)), cfg=cfg)
+    assert again.lap_ms == first.lap_ms and np.array_equal(again.offset, first.offset)
+    assert len(list(cache_dir().glob("*.npz"))) == 1  # same content, same entry, whatever the name
+    files[0].write_bytes(b"damaged")
+    module._MEMORY.clear()
+    assert racing_line(track, cfg=cfg).lap_ms == first.lap_ms  # a damaged entry is recomputed
+    other = racing_line(track, cfg=cfg.model_copy(update={"margins_m": (1.5,)}))
+    assert len(list(cache_dir().glob("*.npz"))) == 2 and other is not first
