@@ -13,12 +13,26 @@ runner = CliRunner()
 SMALL = ["--set", "env.image_size=32", "--set", "env.human_size=64", "--gif-every", "10"]
 
 
-def test_sim_maps_lists_every_builtin_map_with_its_expert_time() -> None:
+def test_sim_maps_lists_every_builtin_map_with_its_expert_time_and_limit() -> None:
     result = runner.invoke(app, ["sim", "maps"])
     assert result.exit_code == 0, result.output
     for name in ("sprint", "grand-tour", "technical"):
         assert name in result.output
-    assert "DNF" not in result.output
+    assert "DNF" not in result.output and "limit" in result.output
+    sprint = next(line for line in result.output.splitlines() if "sprint" in line)
+    expert, limit = (float(cell.split()[0]) for cell in sprint.split("│")[4:6])
+    assert limit < expert
+
+
+def test_sim_drive_the_racing_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sim", "drive", "sprint", "--driver", "line", "--out", str(tmp_path), *SMALL])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "lap.json").read_text())
+    assert summary["finished"] and summary["driver"] == "line"
+    from hairpin.sim.maps import load_map
+    from hairpin.sim.racing_line import limit_lap
+
+    assert summary["race_time_ms"] == limit_lap(load_map("sprint"))
 
 
 def test_sim_drive_writes_gif_png_and_summary(tmp_path: Path) -> None:

@@ -45,6 +45,19 @@ SetOption = Annotated[
 ]
 
 
+DriverOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Who drives: expert (the centre line, steady) or line (the racing line, the map's limit); "
+        "overrides the config's driver."
+    ),
+]
+
+
+def format_lap(ms: int | None) -> str:
+    return "DNF" if ms is None else f"{ms / 1000:.2f} s"
+
+
 def _load_drive_config(config: Path | None, overrides: list[str] | None) -> DriveConfig:
     return load_config(DriveConfig, config, overrides or [])
 
@@ -59,26 +72,29 @@ def sim_config(config: ConfigOption = None, set_: SetOption = None) -> None:
 
 @sim_app.command("maps")
 def sim_maps(config: ConfigOption = None, set_: SetOption = None) -> None:
-    """List the built-in maps with their length and the expert's lap time."""
+    """List the built-in maps with their length, the expert's lap and the limit (the racing line's lap)."""
     from hairpin.sim.expert import reference_lap
     from hairpin.sim.maps import BUILTIN_MAPS, load_map
+    from hairpin.sim.racing_line import racing_line
 
     cfg = _load_drive_config(config, set_)
     table = Table(title="built-in maps")
-    for column in ("map", "length", "turns", "expert lap", "description"):
+    for column in ("map", "length", "turns", "expert lap", "limit", "description"):
         table.add_column(column)
     for name, spec in BUILTIN_MAPS.items():
-        track = load_map(name)
+        track = load_map(name, half_width=cfg.env.road_half_width_m)
         lap = reference_lap(track, cfg.env, cfg.expert)
-        time = f"{lap.race_time_ms / 1000:.2f} s" if lap.finished else "DNF"
+        line = racing_line(track, cfg.env, cfg.racing_line, cfg.expert)
         table.add_row(
             name,
             f"{track.length_m:.0f} m",
             str(spec.blocks.count("L") + spec.blocks.count("R")),
-            time,
+            format_lap(lap.race_time_ms if lap.finished else None),
+            format_lap(line.lap_ms),
             spec.description,
         )
     console.print(table)
+    console.print("limit: the racing line's lap, the best known lap of each map (hairpin.sim.racing_line)")
 
 
 @sim_app.command("drive")
@@ -87,16 +103,19 @@ def sim_drive(
     out: Annotated[Path, typer.Option(help="Directory for the lap's GIF, map PNG and summary.")] = Path("out/drive"),
     seed: Annotated[int, typer.Option(help="Seed of the race (start noise, expert noise).")] = 0,
     noise: Annotated[float | None, typer.Option(help="Expert noise in [0, 1] (overrides expert.noise).")] = None,
+    driver: DriverOption = None,
     gif_every: Annotated[int, typer.Option(min=1, help="Keep one frame every this many steps in the GIF.")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace the files of an earlier lap in --out.")] = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Drive an expert lap and write what the agent and a person see, and the driven line on the map."""
+    """Drive a lap (the expert's or the racing line's) and write what the agent and a person see, and the driven line
+    on the map."""
     from hairpin.outputs import check_writable_outputs
     from hairpin.sim.lap_media import record_expert_lap
 
     overrides = [*(set_ or []), f"env.map={map_}"] + ([f"expert.noise={noise}"] if noise is not None else [])
+    overrides += [f"driver={driver}"] if driver is not None else []
     cfg = _load_drive_config(config, overrides)
     check_writable_outputs(out, ("lap.gif", "map.png", "lap.json", "config.yaml"), overwrite)
     created = not out.exists()
@@ -108,7 +127,7 @@ def sim_drive(
         raise
     (out / "config.yaml").write_text(dump_config(cfg))  # the resolved config, beside what it produced
     status = f"finished in {summary['race_time_ms'] / 1000:.2f} s" if summary["finished"] else "did not finish"
-    console.print(f"expert lap on [bold]{summary['map']}[/bold] ({summary['length_m']:.0f} m): {status}")
+    console.print(f"{cfg.driver} lap on [bold]{summary['map']}[/bold] ({summary['length_m']:.0f} m): {status}")
     for key in ("gif", "map_png", "summary"):
         console.print(f"  {key:8s} {summary['files'][key]}")
 
@@ -322,6 +341,7 @@ def demos_record(
     maps: Annotated[str, typer.Option(help="Comma-separated built-in maps and/or .npy reference lines.")] = "",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per map.")] = 10,
     noise: Annotated[float | None, typer.Option(help="Expert noise in [0, 1] (overrides expert.noise).")] = None,
+    driver: DriverOption = None,
     generated: Annotated[int, typer.Option(min=0, help="Add this many maps from the block generator.")] = 0,
     generator_seed: Annotated[int, typer.Option(help="Seed of the first generated map (gen-<seed>).")] = 0,
     generated_blocks: Annotated[int, typer.Option(min=3, help="Blocks per generated map.")] = 20,
@@ -334,11 +354,13 @@ def demos_record(
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Record expert episodes in the simulator into a dataset (config: the ``sim drive`` YAML, env + expert)."""
+    """Record episodes of the expert or the racing line in the simulator into a dataset (config: the ``sim drive``
+    YAML: driver, env, expert, racing_line)."""
     from hairpin.data.maps import resolve_maps
     from hairpin.data.record import write_expert_dataset
 
     overrides = [*(set_ or [])] + ([f"expert.noise={noise}"] if noise is not None else [])
+    overrides += [f"driver={driver}"] if driver is not None else []
     cfg = _load_drive_config(config, overrides + ([f"env.image_size={image_size}"] if image_size else []))
     try:
         demo_maps = resolve_maps(

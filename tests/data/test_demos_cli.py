@@ -72,3 +72,16 @@ def test_export_best_warns_when_a_replay_differs(tmp_path: Path) -> None:
     code, out = run(["demos", "export-best", str(bad), "--out", "c", "--root", str(tmp_path / "ds")])
     assert code == 0, out
     assert out.count("warning:") == 2 and f"stored {g3 + 0.05:.2f} s, replayed {g3:.2f} s: the replay differs" in out
+
+
+def test_record_from_the_racing_line(tmp_path: Path) -> None:
+    args = ["demos", "record", *TINY, "--episodes", "1", "--driver", "line", "--out", "l", "--root", str(tmp_path)]
+    code, out = run(args)
+    assert code == 0, out
+    assert "2 episodes (2 finished)" in out
+    demos, meta = load_demos("l", tmp_path)
+    assert meta.recording["driver"] == "line"
+    expert_args = [*args[:-4], "--driver", "expert", "--out", "e", "--root", str(tmp_path)]
+    assert run(expert_args)[0] == 0
+    line_frames, expert_frames = demos.n_frames, load_demos("e", tmp_path)[0].n_frames
+    assert line_frames < expert_frames  # the racing line finishes sooner, so it has fewer frames

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
@@ -237,8 +237,10 @@ class RacingLineConfig(ConfigModel):
 
 
 class DriveConfig(ConfigModel):
-    """Config file of ``hairpin sim drive`` and ``hairpin sim maps``: the race, the expert and the racing line."""
+    """Config file of ``hairpin sim drive``, ``hairpin sim maps`` and ``hairpin demos record``."""
 
+    driver: Literal["expert", "line"] = "expert"
+    """Who drives: ``expert`` (the centre line at a steady pace) or ``line`` (the racing line: the map's limit)."""
     env: EnvConfig = EnvConfig()
     expert: ExpertConfig = ExpertConfig()
     racing_line: RacingLineConfig = RacingLineConfig()

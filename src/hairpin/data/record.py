@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hairpin.actions import ACTION_KEYS
-from hairpin.config.sim import DriveConfig, EnvConfig, ExpertConfig
+from hairpin.config.sim import DriveConfig, EnvConfig, ExpertConfig, RacingLineConfig
 from hairpin.data.arrays import keys_to_actions
 from hairpin.data.episode import Episode, EpisodeBuilder
 from hairpin.data.maps import DemoMap
 from hairpin.data.meta import DatasetMeta
 from hairpin.data.writer import DatasetWriter
-from hairpin.sim.expert import Expert
+from hairpin.sim.drivers import DriverName, make_driver
+from hairpin.sim.expert import Driver
 from hairpin.sim.race import RaceSim
 
 __all__ = ["episode_seed", "record_expert", "write_expert_dataset"]
@@ -42,7 +43,7 @@ class _Drive:
 
     job: int
     rng: np.random.Generator
-    expert: Expert
+    expert: Driver
     builder: EpisodeBuilder
 
 
@@ -55,14 +56,16 @@ def record_expert(
     seed: int = 0,
     capture_every_steps: int = 1,
     n_cars: int = 8,
+    driver: DriverName = "expert",
+    racing_line: RacingLineConfig | None = None,
 ) -> Iterator[Episode]:
-    """Drive ``episodes_per_map`` expert episodes on each map; yield them in order as they end."""
+    """Drive ``episodes_per_map`` episodes on each map by ``driver``; yield them in order as they end."""
     jobs = [(m, k) for m in range(len(maps)) for k in range(episodes_per_map)]
     if not jobs:
         return
     n_cars = max(1, min(n_cars, len(jobs)))
     sim = RaceSim(env, [m.track for m in maps], n_cars=n_cars, car_tracks=[0] * n_cars)
-    experts: dict[tuple[int, int], Expert] = {}
+    experts: dict[tuple[int, int], Driver] = {}
     ticks = env.physics.ticks_per_step
     keys = np.zeros((n_cars, ticks, 4), np.int8)
     tick_actions = np.zeros((n_cars, ticks), np.int8)
@@ -76,9 +79,9 @@ def record_expert(
         rng = np.random.default_rng(episode_seed(seed, job))
         sim.reset_cars([car], rng)
         if (car, map_index) not in experts:
-            experts[(car, map_index)] = Expert(maps[map_index].track, env.physics, expert)
-        driver = experts[(car, map_index)]
-        driver.reset(rng)
+            experts[(car, map_index)] = make_driver(driver, maps[map_index].track, env, expert, racing_line)
+        car_driver = experts[(car, map_index)]
+        car_driver.reset(rng)
         info = sim.info(car)
         builder = EpisodeBuilder(
             maps[map_index].name,
@@ -88,9 +91,9 @@ def record_expert(
             image=sim.image[car],
             floats=sim.floats[car],
             race_time_ms=int(info["race_time_ms"]),
-            extra={"noise": expert.noise},
+            extra={"noise": expert.noise, "driver": driver},
         )
-        return _Drive(job, rng, driver, builder)
+        return _Drive(job, rng, car_driver, builder)
 
     for car in range(n_cars):
         drives[car], next_job = start(car, next_job), next_job + 1
@@ -174,6 +177,8 @@ def write_expert_dataset(
             seed=seed,
             capture_every_steps=capture_every_steps,
             n_cars=n_cars,
+            driver=cfg.driver,
+            racing_line=cfg.racing_line,
         )
         for episode in episodes:
             writer.add(episode)
@@ -187,6 +192,7 @@ def write_expert_dataset(
             "seed": seed,
             "episodes_per_map": episodes_per_map,
             "noise": cfg.expert.noise,
+            "driver": cfg.driver,
             "n_cars": n_cars,
             "seconds": round(seconds, 3),
             "frames_per_s": round(frames / max(seconds, 1e-9), 1),

@@ -243,7 +243,7 @@ class LapResult:
 
 
 def drive_lap(sim: RaceSim, expert: Driver, seed: int = 0, on_step=None) -> LapResult:  # type: ignore[no-untyped-def]
-    """Race car 0 of ``sim`` with ``expert`` (any driver) until it finishes or is cut off; ``on_step(sim)`` after each step."""
+    """Race car 0 of ``sim`` with ``expert`` until it finishes or is cut off; ``on_step(sim)`` each step."""
     rng = np.random.default_rng(seed)
     sim.reset_cars([0], rng)
     expert.reset(rng)

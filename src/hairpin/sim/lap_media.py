@@ -13,7 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from hairpin.config.sim import DriveConfig
 from hairpin.sim import state as st
-from hairpin.sim.expert import Expert, LapResult, drive_lap
+from hairpin.sim.drivers import make_driver
+from hairpin.sim.expert import LapResult, drive_lap
 from hairpin.sim.race import RaceSim, time_limit_s
 from hairpin.sim.track import Track
 from hairpin.version import code_version
@@ -85,11 +86,11 @@ def plot_map(track: Track, path_xyz: np.ndarray, speeds: np.ndarray, title: str,
 def record_expert_lap(
     cfg: DriveConfig, out: Path, *, seed: int = 0, gif_every: int = 2, progress: Console | None = None
 ) -> dict[str, Any]:
-    """Drive one expert lap of ``cfg.env.map``; write ``lap.gif``, ``map.png`` and ``lap.json`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Drive one lap of ``cfg.env.map`` by ``cfg.driver``; write ``lap.gif``, ``map.png``, ``lap.json`` into ``out``."""
     sim = RaceSim(cfg.env)
     track = sim.track_of(0)
-    expert = Expert(track, cfg.env.physics, cfg.expert)
+    expert = make_driver(cfg.driver, track, cfg.env, cfg.expert, cfg.racing_line)  # may compute the racing line
+    out.mkdir(parents=True, exist_ok=True)
     frames: list[np.ndarray] = []
     speeds: list[float] = [0.0]
     steps_per_s = 1.0 / (cfg.env.physics.tick_s * cfg.env.physics.ticks_per_step)
@@ -116,13 +117,15 @@ def record_expert_lap(
     gif, png, summary_path = out / "lap.gif", out / "map.png", out / "lap.json"
     write_gif(frames, gif, fps=steps_per_s / gif_every)
     status = f"{lap.race_time_ms / 1000:.2f} s" if lap.finished else "DNF"
-    plot_map(track, lap.path, np.array(speeds), f"{track.name}: expert lap {status} ({track.length_m:.0f} m)", png)
+    title = f"{track.name}: {cfg.driver} lap {status} ({track.length_m:.0f} m)"
+    plot_map(track, lap.path, np.array(speeds), title, png)
     summary = {
         "map": track.name,
         "length_m": track.length_m,
         "finished": lap.finished,
         "race_time_ms": lap.race_time_ms,
         "seed": seed,
+        "driver": cfg.driver,
         "expert_noise": cfg.expert.noise,
         "code_version": code_version(),
         "files": {"gif": str(gif), "map_png": str(png), "summary": str(summary_path)},
