@@ -301,19 +301,25 @@ def evaluate(
     """Race a run's latest checkpoint greedily and print the race times."""
     from hairpin.outputs import check_writable_output, output_with_suffix
     from hairpin.rl.evaluate import load_run, race_greedy, resolve_map
+    from hairpin.rl.limits import map_limit, ratio_to_limit
     from hairpin.sim.lap_media import write_gif
 
     if gif is not None:  # refused before any racing, so nothing is lost but the command
         gif = check_writable_output(output_with_suffix(gif, ".gif"), overwrite)
     cfg, net = load_run(run, runs)
+    limit = map_limit(cfg, map_)
     frames: list[np.ndarray] | None = [] if gif else None
     results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
+
+    def lap(ms: int) -> str:
+        ratio = ratio_to_limit(ms, limit)
+        return f"{ms / 1000:.2f} s" + (f" ({ratio:.3f}× the limit)" if ratio is not None else "")
+
     for i, r in enumerate(results):
-        console.print(f"race {i}: {'finished' if r.finished else 'DNF'} {r.race_time_ms / 1000:.2f} s")
+        console.print(f"race {i}: {'finished' if r.finished else 'DNF'} {lap(r.race_time_ms)}")
     finished = [r.race_time_ms for r in results if r.finished]
-    console.print(
-        f"finished {len(finished)}/{len(results)}" + (f", best {min(finished) / 1000:.2f} s" if finished else "")
-    )
+    console.print(f"finished {len(finished)}/{len(results)}" + (f", best {lap(min(finished))}" if finished else ""))
+    console.print(f"limit of {map_}: " + (format_lap(limit) if limit is not None else "none (the racing line DNF)"))
     if gif and frames:
         gif.parent.mkdir(parents=True, exist_ok=True)
         write_gif(frames[::2], gif, fps=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.analysis.conftest import T0, Logs, races
 
-from hairpin.analysis.races import RaceKey, race_key, race_series, race_stats
+from hairpin.analysis.races import RaceKey, map_limit_s, race_key, race_series, race_stats
 from hairpin.analysis.run import load_run
 from hairpin.analysis.runs import RunCatalog
 
@@ -42,3 +42,15 @@ def test_first_finish_and_cumulative_versus_windowed_finish_rate(logs: Logs) -> 
     on_frames = race_series(run, RaceKey("eval", "m", "blind"), "frames")
     assert on_frames is not None and race_stats(on_frames, 10_000, 5_000).first_finish == 5_000
     assert race_series(run, RaceKey("explo", "m", "blind"), "frames") is None
+
+
+def test_best_lap_against_the_limit_the_run_logged(logs: Logs) -> None:
+    results = [(1000 * m, t, f, T0 + 60 * m) for m, t, f in zip(range(1, 11), TIMES, FINISHED, strict=True)]
+    logs.write("run", [("limit_ms_m", 25_000.0, 0, T0), *races("eval", "m", results)])
+    (source,) = RunCatalog(logs.tensorboard, logs.runs).resolve(["run"])
+    run = load_run(source, 30.0)
+    series = race_series(run, RaceKey("eval", "m", "blind"), "wall_minutes")
+    assert series is not None
+    assert map_limit_s(run, "m") == 25.0 and map_limit_s(run, "other") is None
+    assert race_stats(series, 10.0, 5.0, limit_s=25.0).best_to_limit == pytest.approx(27.0 / 25.0)
+    assert race_stats(series, 10.0, 5.0).best_to_limit is None

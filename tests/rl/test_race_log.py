@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from hairpin.config.rl import MapCycleEntry
 from hairpin.rl.race_log import RaceLog, race_scalars
 
@@ -26,3 +28,15 @@ def test_race_scalars_use_the_usual_tag_names() -> None:
         "RL/avg_Q_blind_a": -3.0,
     }
     assert race_scalars(EXPLO, 30_000, finished=True, mean_q=0.0)["Race/explo_race_time_finished_trained_a"] == 30.0
+
+
+def test_a_finished_race_is_also_logged_against_the_limit() -> None:
+    finished = race_scalars(EVAL, 30_000, finished=True, mean_q=0.0, limit_ms=25_000)
+    assert finished["Race/eval_limit_ratio_blind_a"] == pytest.approx(1.2)
+    assert "Race/eval_limit_ratio_blind_a" not in race_scalars(
+        EVAL, 30_000, finished=False, mean_q=0.0, limit_ms=25_000
+    )
+    assert not any("limit" in tag for tag in race_scalars(EVAL, 30_000, finished=True, mean_q=0.0))
+    from hairpin.analysis.races import race_key
+
+    assert race_key("Race/eval_limit_ratio_blind_a") is None  # not mistaken for a race of a map "limit_ratio_…"

@@ -32,7 +32,9 @@ def test_a_run_trains_logs_and_checkpoints(tiny: RLConfig) -> None:
     manifest = json.loads((run_dir / "run.json").read_text())
     assert len(manifest["sessions"]) == 1 and manifest["sessions"][0]["frames_end"] == status.frames
     assert manifest["config"]["run_name"] == "tiny" and manifest["seed"] == 0
+    assert manifest["limits_ms"]["short"] == status.limits_ms["short"] > 0  # the racing line's lap of the map
     tags = read_tags(Path(manifest["tensorboard_dirs"][0]))
+    assert "limit_ms_short" in tags
     for tag in (
         "Race/explo_race_time_trained_short",
         "Race/eval_race_finished_blind_short",

@@ -16,7 +16,16 @@ import numpy as np
 
 from hairpin.analysis.run import Run
 
-__all__ = ["RaceKey", "RaceSeries", "RaceStats", "race_key", "race_keys", "race_series", "race_stats"]
+__all__ = [
+    "RaceKey",
+    "RaceSeries",
+    "RaceStats",
+    "map_limit_s",
+    "race_key",
+    "race_keys",
+    "race_series",
+    "race_stats",
+]
 
 _RACE_TAG = re.compile(
     r"^(?:Race/)?(?P<kind>eval|explo)_race_(?P<what>time_finished|time|finished)_(?!robust_)"
@@ -59,6 +68,12 @@ def race_keys(tags: Iterable[str]) -> dict[RaceKey, dict[str, str]]:
         if found is not None:
             keys.setdefault(found[0], {})[found[1]] = tag
     return dict(sorted(keys.items()))
+
+
+def map_limit_s(run: Run, map_name: str) -> float | None:
+    """The limit of ``map_name`` in s as the run logged it (``limit_ms_{map}``, DESIGN §8), None if it did not."""
+    series = run.series.get(f"limit_ms_{map_name}")
+    return float(series.value[-1]) / 1000.0 if series is not None and len(series.value) else None
 
 
 @dataclass(frozen=True)
@@ -112,10 +127,13 @@ class RaceStats:
     window_finish_rate: float | None
     first_finish: float | None
     """Axis position of the first finished race (in the axis's unit), if it came before the checkpoint."""
+    best_to_limit: float | None = None
+    """The best time as a multiple of the map's limit (None without a limit)."""
 
 
-def race_stats(series: RaceSeries, at: float, window: float) -> RaceStats:
-    """Statistics of the races with position <= ``at``; windowed finish rate over ``(at - window, at]``."""
+def race_stats(series: RaceSeries, at: float, window: float, limit_s: float | None = None) -> RaceStats:
+    """Statistics of the races with position <= ``at``; windowed finish rate over ``(at - window, at]``;
+    ``limit_s``: the map's limit, for the best time's ratio to it."""
     upto = int(np.searchsorted(series.x, at, side="right"))
     since = int(np.searchsorted(series.x, at - window, side="right"))
     times = series.finish_time[: int(np.searchsorted(series.finish_x, at, side="right"))]
@@ -123,14 +141,16 @@ def race_stats(series: RaceSeries, at: float, window: float) -> RaceStats:
     rate = float(flags[:upto].mean()) if flags is not None and upto else None
     window_rate = float(flags[since:upto].mean()) if flags is not None and upto > since else None
     first = float(series.finish_x[0]) if series.finish_x.size and series.finish_x[0] <= at else None
+    best = float(times.min()) if times.size else None
     return RaceStats(
         races=upto,
         finished=int(flags[:upto].sum()) if flags is not None else int(times.size),
-        best=float(times.min()) if times.size else None,
+        best=best,
         mean=float(times.mean()) if times.size else None,
         median=float(np.median(times)) if times.size else None,
         finish_rate=rate,
         window_races=upto - since,
         window_finish_rate=window_rate,
         first_finish=first,
+        best_to_limit=best / limit_s if best is not None and limit_s else None,
     )

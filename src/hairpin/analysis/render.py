@@ -26,6 +26,7 @@ FORMATS = ("text", "csv", "json", "md")
 _RACE_COLUMNS = {
     "finished": "finished",
     "best_s": "best (s)",
+    "best_to_limit": "best/limit",
     "mean_s": "mean (s)",
     "median_s": "median (s)",
     "finish_rate": "finish %",
@@ -41,6 +42,8 @@ def _number(value: float | None, statistic: str, axis: str) -> str:
         return f"{value:.1f}" if value != int(value) else f"{value:.0f}"
     if statistic.endswith("_s"):
         return f"{value:.2f}"
+    if statistic == "best_to_limit":
+        return f"{value:.3f}×"
     if statistic == "first_finish" or statistic in AXES:
         return _position(value, statistic if statistic in AXES else axis)
     return f"{value:.4g}"

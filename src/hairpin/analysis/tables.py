@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hairpin.analysis.axes import AXES
-from hairpin.analysis.races import RaceKey, RaceSeries, RaceStats, race_series, race_stats
+from hairpin.analysis.races import RaceKey, RaceSeries, RaceStats, map_limit_s, race_series, race_stats
 from hairpin.analysis.run import Run
 from hairpin.analysis.stats import Estimate, estimate, intervals_overlap
 
@@ -22,6 +22,7 @@ __all__ = ["RACE_STATISTICS", "Cell", "Subject", "duration_cells", "overlap_note
 _RACE_FIELDS = {
     "finished": ("finished", "races"),
     "best_s": ("best", "finished"),
+    "best_to_limit": ("best_to_limit", "finished"),
     "mean_s": ("mean", "finished"),
     "median_s": ("median", "finished"),
     "finish_rate": ("finish_rate", "races"),
@@ -112,9 +113,11 @@ def race_cells(
     for subject in subjects:
         for key in keys:
             series: list[RaceSeries | None] = [race_series(run, key, axis) for run in subject.runs]
+            limits = [map_limit_s(run, key.map) for run in subject.runs]
             for checkpoint in at:
                 stats: list[RaceStats | None] = [
-                    race_stats(s, float(checkpoint), window) if s is not None else None for s in series
+                    race_stats(s, float(checkpoint), window, limit) if s is not None else None
+                    for s, limit in zip(series, limits, strict=True)
                 ]
                 for statistic in RACE_STATISTICS:
                     value_field, n_field = _RACE_FIELDS[statistic]

@@ -130,6 +130,8 @@ class MapCycleEntry(ConfigModel):
     """Its transitions go into the replay buffer ("trained" map); False: "blind"."""
     repeat: int = Field(1, ge=1)
     """Races in a row before the cycle moves on."""
+    limit_ms: int | None = Field(None, gt=0)
+    """The map's limit (its best known lap, ms) that races are read against; None: the racing line's lap."""
 
     @model_validator(mode="after")
     def _short_name_is_a_tag(self) -> MapCycleEntry:

@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from hairpin.rl.limits import ratio_to_limit
 from hairpin.rl.trainer import TrainerStatus
 
 __all__ = ["status_view"]
@@ -13,6 +14,10 @@ __all__ = ["status_view"]
 
 def _time(ms: int | None) -> str:
     return f"{ms / 1000:.2f} s" if ms is not None else "—"
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.3f}×" if value is not None else "—"
 
 
 def status_view(run_name: str, status: TrainerStatus, expert_ms: dict[str, int] | None = None) -> Group:
@@ -25,7 +30,7 @@ def status_view(run_name: str, status: TrainerStatus, expert_ms: dict[str, int] 
         f"ε {status.epsilon:.3f} · lr {status.learning_rate:.2e} · loss {status.loss:.4f}",
     )
     table = Table(box=None, pad_edge=False)
-    for column in ("map", "kind", "races", "finished", "last 20", "best", "expert"):
+    for column in ("map", "kind", "races", "finished", "last 20", "best", "limit", "best/limit", "expert"):
         table.add_column(column, justify="right" if column not in ("map", "kind") else "left")
     for (name, kind), tally in sorted(status.race_log.tallies.items()):
         table.add_row(
@@ -35,6 +40,8 @@ def status_view(run_name: str, status: TrainerStatus, expert_ms: dict[str, int] 
             str(tally.finished),
             f"{100 * tally.recent_finish_rate:.0f}%",
             _time(tally.best_ms),
+            _time(status.limits_ms.get(name)),
+            _ratio(ratio_to_limit(tally.best_ms, status.limits_ms.get(name))),
             _time((expert_ms or {}).get(name)),
         )
     parts: list[Text | Table] = [head, table]

@@ -15,8 +15,11 @@ WINDOW = 20
 """Races in the windowed finish rate of the display."""
 
 
-def race_scalars(entry: MapCycleEntry, race_time_ms: int, finished: bool, mean_q: float) -> dict[str, float]:
-    """The per-race scalars. A DNF logs 0 in ``_race_finished_`` and its real elapsed time in ``_race_time_``."""
+def race_scalars(
+    entry: MapCycleEntry, race_time_ms: int, finished: bool, mean_q: float, limit_ms: int | None = None
+) -> dict[str, float]:
+    """The per-race scalars. A DNF logs 0 in ``_race_finished_`` and its real elapsed time in ``_race_time_``;
+    a finished race on a map with a limit also logs its time over the limit (``Race/{kind}_limit_ratio_…``)."""
     kind, fill = race_kind(entry)
     suffix = f"{fill}_{entry.short_name}"
     scalars = {
@@ -26,6 +29,8 @@ def race_scalars(entry: MapCycleEntry, race_time_ms: int, finished: bool, mean_q
     }
     if finished:
         scalars[f"Race/{kind}_race_time_finished_{suffix}"] = race_time_ms / 1000.0
+        if limit_ms:
+            scalars[f"Race/{kind}_limit_ratio_{suffix}"] = race_time_ms / limit_ms
     return scalars
 
 

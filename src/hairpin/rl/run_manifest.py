@@ -102,6 +102,8 @@ class RunManifest(_Record):
     events: list[Event] = []
     pretrained: list[dict[str, Any]] = []
     """Pretrained artifacts injected when the run started (rl/inject.py)."""
+    limits_ms: dict[str, int] = {}
+    """The limit of each map (DESIGN §8) in ms, by short name, as the last session computed it."""
     _path: Path = PrivateAttr()
 
     @property
@@ -247,6 +249,15 @@ class RunManifest(_Record):
     def set_pretrained(self, records: list[dict[str, Any]]) -> None:
         """Record the pretrained artifacts injected into the fresh run."""
         self.pretrained = records
+        self.save()
+
+    def set_limits(self, limits_ms: dict[str, int]) -> None:
+        """Record the maps' limits (a change of the racing line between sessions is logged as an event)."""
+        if self.limits_ms and limits_ms != self.limits_ms:
+            self.events.append(
+                Event(time=_now(), frames=0, kind="limits_changed", message=f"{self.limits_ms} → {limits_ms}")
+            )
+        self.limits_ms = dict(limits_ms)
         self.save()
 
     def log_event(self, kind: str, message: str, frames: int) -> None:

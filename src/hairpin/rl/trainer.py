@@ -42,6 +42,7 @@ from hairpin.rl.collector import make_network
 from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
 from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
+from hairpin.rl.limits import map_limits
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.run_manifest import MANIFEST, RunManifest
@@ -82,6 +83,8 @@ class TrainerStatus:
     learning_rate: float = 0.0
     loss: float = float("nan")
     race_log: RaceLog = field(default_factory=RaceLog)
+    limits_ms: dict[str, int] = field(default_factory=dict)
+    """The limit of each map (DESIGN §8), by short name."""
     stop_reason: str | None = None
     events: list[str] = field(default_factory=list)
 
@@ -162,8 +165,12 @@ class Trainer:
         self.learner.batches_done = self.batches
         self.hours_before = float(counters.get("cumul_training_hours", 0.0))
         self.races = int(counters.get("races", 0))
+        self.limits_ms = map_limits(cfg)
         self.status = TrainerStatus(
-            frames=self.frames, batches=self.batches, race_log=RaceLog(counters.get("best_ms", {}))
+            frames=self.frames,
+            batches=self.batches,
+            race_log=RaceLog(counters.get("best_ms", {})),
+            limits_ms=self.limits_ms,
         )
         self.manifest = RunManifest.open_or_create(
             self.run_dir,
@@ -185,6 +192,9 @@ class Trainer:
             self.schedules.tensorboard_suffix,
             on_new_dir=self.manifest.add_tensorboard_dir,
         )
+        self.manifest.set_limits(self.limits_ms)
+        for name, limit in self.limits_ms.items():
+            self.writer.add_scalar(f"limit_ms_{name}", limit, self.frames)
         if self.injected:
             self._record_injection()
         image_shape = (1, cfg.env.image_size, cfg.env.image_size)
@@ -329,10 +339,16 @@ class Trainer:
                 record.frames, record.floats, record.actions, record.rewards, record.terminated
             )
             self.ratio.record_added(added)
-        self.writer.add_scalars(race_scalars(entry, record.race_time_ms, finished, record.mean_q), self.frames)
+        limit = self.limits_ms.get(entry.short_name)
+        scalars = race_scalars(entry, record.race_time_ms, finished, record.mean_q, limit)
+        self.writer.add_scalars(scalars, self.frames)
         news = self.status.race_log.add(entry, record.race_time_ms, finished)
         if news.map_best:
             self.writer.add_scalar(f"alltime_min_ms_{entry.short_name}", record.race_time_ms, self.frames)
+            if limit:
+                self.writer.add_scalar(
+                    f"alltime_min_to_limit_{entry.short_name}", record.race_time_ms / limit, self.frames
+                )
             weights = self.weight_versions.get(record.weights_version)
             save_best_race(
                 self.run_dir,
