@@ -99,7 +99,7 @@ def test_transitions_never_cross_race_boundaries() -> None:
 
 def test_frames_are_stored_once_and_a_million_steps_fit_in_6_gb() -> None:
     per_step = ReplayBuffer.nbytes_for(1, (1, 64, 64), 184)
-    assert per_step == 4096 + 4 * 184 + 33  # one frame per step, no copy of the next observation
+    assert per_step == 4096 + 4 * 184 + 34  # one frame per step, no copy of the next observation
     assert ReplayBuffer.nbytes_for(2000, (1, 64, 64), 184) == 2000 * per_step
     million = ReplayBuffer.nbytes_for(1_000_000, (1, 64, 64), 184)
     print(f"bytes per step at 64x64 with 184 floats: {per_step}; 1M steps: {million / 1e9:.2f} GB")
@@ -379,3 +379,21 @@ def test_no_test_split_sends_every_race_to_train() -> None:
     assert memory.test is None
     assert sum(memory.add_race(*race(4, tag), terminated=False) for tag in range(20)) == 80
     assert memory.races_test == 0 and len(memory.train) == 80
+
+
+def test_stored_greedy_flags_cut_sampled_returns() -> None:
+    frames, floats, actions, rewards = race(6)
+    greedy = np.array([True, True, True, False, True, True])  # the action at step 3 was random
+    cut, kept = buffer(cut_at_exploration=True), buffer(cut_at_exploration=False)
+    for memory in (cut, kept):
+        memory.add_race(frames, floats, actions, rewards, terminated=False, greedy=greedy)
+    rng = np.random.default_rng(0)
+    steps = {}
+    for name, memory in (("cut", cut), ("kept", kept)):
+        batch = memory.sample(400, 1.0, rng)
+        pos = batch.floats[:, POS].astype(int)
+        steps[name] = by_position(pos, batch.next_floats[:, POS] - batch.floats[:, POS])
+    assert steps["cut"] == {0: 3, 1: 2, 2: 1, 3: 3, 4: 2, 5: 1}  # steps 1 and 2 stop at step 3's observation
+    assert steps["kept"] == {0: 3, 1: 3, 2: 3, 3: 3, 4: 2, 5: 1}
+    with pytest.raises(ValueError, match="greedy must be"):
+        cut.add_race(frames, floats, actions, rewards, terminated=False, greedy=greedy[:3])

@@ -44,3 +44,20 @@ def test_reset_drops_held_actions() -> None:
     explorer.act(Q[:4], np.zeros(4, bool), epsilon=1.0, epsilon_boltzmann=0.0, tau=0.0)
     explorer.reset(np.array([0, 2]))
     assert explorer.held_steps[0] == 0 and explorer.held_steps[2] == 0
+
+
+def test_epsilon_as_the_share_of_random_steps_and_the_greedy_flags() -> None:
+    """With ``epsilon_is_step_share`` the share of steps not taking argmax Q is ε, whatever the hold length."""
+    for hold in (1.0, 5.0, 20.0):
+        explorer = Explorer(200, 12, hold, np.random.default_rng(0))
+        greedy = np.zeros(200, bool)
+        explored = 0
+        for _ in range(2000):
+            actions = explorer.act(Q[:200], greedy, 0.05, 0.0, 0.0, epsilon_is_step_share=True)
+            np.testing.assert_array_equal(explorer.last_greedy, actions == 11)
+            explored += int((~explorer.last_greedy).sum())
+        share = explored / (200 * 2000) * 12 / 11  # a random action is argmax 1 time in 12
+        assert abs(share - 0.05) < 0.005, (hold, share)
+    old = Explorer(200, 12, 5.0, np.random.default_rng(0))
+    random_steps = sum(int((old.act(Q[:200], greedy, 0.05, 0.0, 0.0) != 11).sum()) for _ in range(2000))
+    assert random_steps / (200 * 2000) * 12 / 11 > 0.15  # ε as a start probability: several times ε

@@ -130,6 +130,7 @@ def race(collector: int, steps: int) -> RaceRecord:
         floats=np.zeros((steps + 1, 3), np.float32),
         actions=np.arange(steps, dtype=np.int64),
         rewards=np.ones(steps, np.float32),
+        greedy=np.ones(steps, np.bool_),
         terminated=True,
         race_time_ms=100 * steps,
         mean_q=0.0,

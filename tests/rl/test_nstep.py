@@ -77,3 +77,22 @@ def test_to_torch_keeps_fields_shapes_and_dtypes() -> None:
         assert tuple(tensor.shape) == array.shape
         assert tensor.dtype == torch.from_numpy(array).dtype
     assert tensors.img.dtype == torch.uint8 and tensors.action.dtype == torch.int64
+
+
+def test_greedy_flags_cut_the_return_before_the_first_exploring_action() -> None:
+    """A hand-made race: the action at step 2 was random, so returns from steps 0 and 1 stop before it."""
+    rewards = windows([0, 1, 2])
+    greedy = np.array(
+        [
+            [False, True, False],  # step 0: its own action was random (allowed), step 2's too → n = 2
+            [True, False, True],  # step 1: step 2's action was random → n = 1
+            [False, True, True],  # step 2: only its own action was random → the full 3 steps (2 to the end)
+        ]
+    )
+    result = nstep_returns(rewards, np.array([4, 3, 2]), np.ones(3, bool), GAMMA, greedy=greedy)
+    np.testing.assert_array_equal(result.n, [2, 1, 2])
+    np.testing.assert_allclose(result.reward, [1 + 0.5 * 2, 2.0, 3 + 0.5 * 4])
+    # A cut return bootstraps (γ^n), even where the uncut window reached the finish (step 1: T − i = 3 = n).
+    np.testing.assert_allclose(result.discount, [0.25, 0.5, 0.0])
+    uncut = nstep_returns(rewards, np.array([4, 3, 2]), np.ones(3, bool), GAMMA, greedy=np.ones((3, 3), bool))
+    np.testing.assert_array_equal(uncut.n, [3, 3, 2])

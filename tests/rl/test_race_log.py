@@ -40,3 +40,14 @@ def test_a_finished_race_is_also_logged_against_the_limit() -> None:
     from hairpin.analysis.races import race_key
 
     assert race_key("Race/eval_limit_ratio_blind_a") is None  # not mistaken for a race of a map "limit_ratio_…"
+
+
+def test_trained_or_blind_is_named_by_the_map_not_the_entry() -> None:
+    from hairpin.rl.map_cycle import race_kind, trained_maps
+
+    other = MapCycleEntry(short_name="b", map="technical", is_exploration=False, fill_buffer=False)
+    trained = trained_maps([EXPLO, EVAL, other])
+    assert trained == frozenset({"a"})
+    assert race_kind(EVAL, trained) == ("eval", "trained")  # greedy races on a map the agent learns from
+    assert race_kind(other, trained) == ("eval", "blind")
+    assert "Race/eval_race_time_trained_a" in race_scalars(EVAL, 30_000, True, 0.0, trained=trained)

@@ -37,7 +37,10 @@ def test_a_run_trains_logs_and_checkpoints(tiny: RLConfig) -> None:
     assert "limit_ms_short" in tags
     for tag in (
         "Race/explo_race_time_trained_short",
-        "Race/eval_race_finished_blind_short",
+        "Race/eval_race_finished_trained_short",  # the explo entry of the map fills the buffer: trained
+        "Training/grad_norm",
+        "RL/mean_Q",
+        "RL/random_step_share",
         "RL/avg_Q_trained_short",
         "Training/loss",
         "Training/loss_test",
@@ -192,3 +195,43 @@ def test_plateau_breaker_then_early_stop(tmp_path: Path, monkeypatch) -> None:  
     assert trainer._stop_reason(182) is not None
     kinds = [e["kind"] for e in json.loads((Path(cfg.paths.runs) / "tiny" / "run.json").read_text())["events"]]
     assert kinds == ["plateau_breaker", "early_stop"]
+
+
+def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny: RLConfig) -> None:
+    """Races handed to the learner: a greedy race with fill_buffer goes into the buffer; the logged random share
+    is the share of non-greedy steps of the exploration races, counted from their greedy flags."""
+    import numpy as np
+
+    from hairpin.rl.race_channel import RaceRecord
+    from hairpin.sim.race import float_layout
+
+    entries = [e.model_copy(update={"fill_buffer": True}) for e in tiny.map_cycle.entries]
+    cfg = tiny.model_copy(update={"map_cycle": tiny.map_cycle.model_copy(update={"entries": entries})})
+    trainer = Trainer(cfg)
+    try:
+        n_floats, size = float_layout(cfg.env).size, cfg.env.image_size
+
+        def record(entry: int, greedy: list[bool]) -> RaceRecord:
+            steps = len(greedy)
+            return RaceRecord(
+                collector=0,
+                entry=entry,
+                frames=np.zeros((steps + 1, 1, size, size), np.uint8),
+                floats=np.zeros((steps + 1, n_floats), np.float32),
+                actions=np.zeros(steps, np.int64),
+                rewards=np.zeros(steps, np.float32),
+                greedy=np.array(greedy),
+                terminated=False,
+                race_time_ms=50 * steps,
+                mean_q=0.0,
+                weights_version=0,
+            )
+
+        trainer._add_race(record(1, [True] * 40))  # a greedy eval race
+        test = trainer.memory.test
+        assert trainer.memory.train.n_transitions + (test.n_transitions if test is not None else 0) == 40
+        trainer._add_race(record(0, [True] * 30 + [False] * 10))
+        trainer._add_race(record(0, [False] * 5 + [True] * 15))
+        assert trainer._interval.scalars()["RL/random_step_share"] == pytest.approx(15 / 60)  # eval race not counted
+    finally:
+        trainer.close()

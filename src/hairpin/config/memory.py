@@ -29,6 +29,9 @@ class MemoryConfig(ConfigModel):
     """Replay ratio: transitions trained on per transition added. Collectors wait when the learner falls behind."""
     n_steps: int = Field(3, ge=1)
     """n of the n-step return; shorter at the end of a race, of a chunk, or of a mini-race."""
+    cut_n_step_at_exploration: bool = True
+    """Cut the n-step return before the first non-greedy action after the first, as Linesight does (collectors
+    store whether each action was the greedy one): no random action's outcome enters the greedy policy's target."""
     prioritized: bool = False
     """Prioritised replay (Schaul et al. 2016) on the per-sample loss; uniform when false."""
     prio_alpha: Probability = 0.6

@@ -57,8 +57,10 @@ class OptimizerConfig(ConfigModel):
     """Adam or RAdam."""
     weight_decay: float = Field(0.0, ge=0)
     """Decoupled weight decay (AdamW-style) of every trained parameter."""
-    eps: float = Field(1e-4, gt=0)
-    """Adam's ε."""
+    eps: float = Field(2e-7, gt=0)
+    """Adam's ε. hairpin's loss is the batch mean; Linesight's 1e-4 on a loss summed over its 512 samples is
+    2e-7 here. A larger ε makes Adam step several times slower than its learning rate on the small gradients of
+    the body and the advantage head."""
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     """Adam's β1, β2."""
 
@@ -78,6 +80,9 @@ class ExplorationConfig(ConfigModel):
     """Scale of the Gaussian noise of the Boltzmann-ε choice, in units of Q."""
     random_action_hold_steps: float = Field(5.0, ge=1)
     """Mean number of steps an ε-random action is held (geometric); 1: one-step ε-greedy."""
+    epsilon_is_step_share: bool = True
+    """ε is the share of steps that are random (a held action starts with probability ε / (hold × (1 − ε) + ε));
+    False: ε is the probability that a random action starts, so holds make the random share several times ε."""
 
 
 class ScheduleConfig(ConfigModel):
@@ -145,7 +150,7 @@ class MapCycleConfig(ConfigModel):
 
     entries: list[MapCycleEntry] = [
         MapCycleEntry(short_name="sprint", map="sprint", repeat=4),
-        MapCycleEntry(short_name="sprint", map="sprint", is_exploration=False, fill_buffer=False),
+        MapCycleEntry(short_name="sprint", map="sprint", is_exploration=False),
     ]
     """Each car drives the entries in turn, ``repeat`` races each; cars start at different places of the cycle."""
 

@@ -58,7 +58,9 @@ class ReplayBuffer:
         prio_epsilon: float = 2e-3,
         step_s: float = 0.05,
         capacity: int | None = None,
+        cut_at_exploration: bool = False,
     ):
+        """``cut_at_exploration``: n-step returns stop before the first non-greedy action after the first."""
         if capacity_max < 2:
             raise ValueError(f"capacity_max must be >= 2 steps (one transition and its next obs), got {capacity_max}")
         if n_steps < 1:
@@ -66,10 +68,12 @@ class ReplayBuffer:
         self.capacity_max, self.image_shape, self.n_floats = capacity_max, tuple(image_shape), n_floats
         self.n_steps, self.prioritized, self.step_s = n_steps, prioritized, step_s
         self.prio_alpha, self.prio_beta, self.prio_epsilon = prio_alpha, prio_beta, prio_epsilon
+        self.cut_at_exploration = cut_at_exploration
         self._frames = np.empty((capacity_max, *self.image_shape), np.uint8)
         self._floats = np.empty((capacity_max, n_floats), np.float32)
         self._action = np.empty(capacity_max, np.int64)
         self._reward = np.empty(capacity_max, np.float32)
+        self._greedy = np.ones(capacity_max, np.bool_)  # the action stored at the slot was the greedy one
         self._race_id = np.empty(capacity_max, np.int64)
         self._pos = np.empty(capacity_max, np.int32)  # position of the observation in its race
         self._steps_to_end = np.full(capacity_max, _EMPTY, np.int32)  # 0: the race's final obs; > 0: a transition
@@ -90,13 +94,13 @@ class ReplayBuffer:
     @staticmethod
     def nbytes_for(capacity: int, image_shape: tuple[int, ...], n_floats: int) -> int:
         """Bytes of the arrays of a buffer of ``capacity`` steps (without the sum tree)."""
-        per_step = math.prod(image_shape) + 4 * n_floats + 8 + 4 + 8 + 4 + 4 + 1 + 4
+        per_step = math.prod(image_shape) + 4 * n_floats + 8 + 4 + 1 + 8 + 4 + 4 + 1 + 4
         return capacity * per_step
 
     @property
     def nbytes(self) -> int:
         """Bytes reserved by this buffer's arrays (virtual: untouched pages cost no memory)."""
-        arrays = (self._frames, self._floats, self._action, self._reward, self._race_id, self._pos)
+        arrays = (self._frames, self._floats, self._action, self._reward, self._greedy, self._race_id, self._pos)
         flags = (self._steps_to_end, self._finished, self._generation)
         return sum(a.nbytes for a in arrays + flags)
 
@@ -105,9 +109,16 @@ class ReplayBuffer:
         return self.n_transitions
 
     def add_race(
-        self, frames: np.ndarray, floats: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool
+        self,
+        frames: np.ndarray,
+        floats: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: bool,
+        greedy: np.ndarray | None = None,
     ) -> int:
-        """Store a race (or a chunk of one): frames (T+1, 1, H, W) uint8, floats (T+1, F), actions (T,), rewards (T,).
+        """Store a race (or a chunk of one): frames (T+1, 1, H, W) uint8, floats (T+1, F), actions (T,), rewards (T,);
+        ``greedy`` (T,) bool, whether each action was the greedy one (None: all were).
 
         ``terminated``: the race ended with a finish after the last action (discount 0 there); False for a race cut
         off (truncated) or a chunk the race goes on after. Returns the transitions stored (T, or fewer when the race
@@ -121,6 +132,8 @@ class ReplayBuffer:
             )
         if rewards.shape != (T,) or frames.dtype != np.uint8:
             raise ValueError(f"rewards must be ({T},) and frames uint8, got {rewards.shape} and {frames.dtype}")
+        if greedy is not None and greedy.shape != (T,):
+            raise ValueError(f"greedy must be ({T},), got {greedy.shape}")
         if T == 0:
             return 0
         first = max(0, T + 1 - self.capacity)  # a race longer than the capacity keeps its last observations
@@ -131,7 +144,9 @@ class ReplayBuffer:
         self._floats[start:stop] = floats[first:]
         self._action[start : stop - 1] = actions[first:]
         self._reward[start : stop - 1] = rewards[first:]
+        self._greedy[start : stop - 1] = True if greedy is None else greedy[first:]
         self._action[stop - 1], self._reward[stop - 1] = 0, 0.0  # the final obs has no action
+        self._greedy[stop - 1] = True
         self._race_id[start:stop] = self.n_races
         self._pos[start:stop] = np.arange(first, T + 1)
         self._steps_to_end[start:stop] = T - np.arange(first, T + 1)
@@ -189,7 +204,8 @@ class ReplayBuffer:
         finished = self._finished[index + steps_to_end]  # (B,) the race's final obs is terminal
         window = np.minimum(index[:, None] + np.arange(self.n_steps), self.capacity_max - 1)  # (B, n)
         time = None if mini_race_steps is None else rng.integers(0, mini_race_steps, batch_size)  # (B,)
-        nstep = nstep_returns(self._reward[window], steps_to_end, finished, gamma, time, mini_race_steps)
+        greedy = self._greedy[window] if self.cut_at_exploration else None  # (B, n)
+        nstep = nstep_returns(self._reward[window], steps_to_end, finished, gamma, time, mini_race_steps, greedy)
         next_index = index + nstep.n  # (B,)
         for source, rows, dest in (
             (self._frames, index, out.img),
@@ -326,27 +342,40 @@ class SplitMemory:
             prio_epsilon=cfg.prio_epsilon,
             step_s=cfg.step_s,
             capacity=capacity,
+            cut_at_exploration=cfg.cut_n_step_at_exploration,
         )
         test = None
         if ratio > 0:
             test_max, test_capacity = _test_capacity(cfg.capacity_max, ratio), _test_capacity(capacity, ratio)
             test = ReplayBuffer(
-                test_max, image_shape, n_floats, n_steps=cfg.n_steps, step_s=cfg.step_s, capacity=test_capacity
+                test_max,
+                image_shape,
+                n_floats,
+                n_steps=cfg.n_steps,
+                step_s=cfg.step_s,
+                capacity=test_capacity,
+                cut_at_exploration=cfg.cut_n_step_at_exploration,
             )
         return cls(train, test, ratio, rng)
 
     def add_race(
-        self, frames: np.ndarray, floats: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool
+        self,
+        frames: np.ndarray,
+        floats: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: bool,
+        greedy: np.ndarray | None = None,
     ) -> int:
         """Store a race in one of the buffers (see ``ReplayBuffer.add_race``); returns the transitions the train
         buffer received (0 when the race went to the test buffer), for ``ReplayRatio.record_added``."""
         to_test = self.rng.random() < self.ratio  # one draw per race, whatever the outcome
         if to_test and self.test is not None:
             self.races_test += 1
-            self.test.add_race(frames, floats, actions, rewards, terminated)
+            self.test.add_race(frames, floats, actions, rewards, terminated, greedy)
             return 0
         self.races_train += 1
-        return self.train.add_race(frames, floats, actions, rewards, terminated)
+        return self.train.add_race(frames, floats, actions, rewards, terminated, greedy)
 
     def set_capacity(self, capacity: int) -> None:
         """Resize the train buffer to ``capacity`` steps and the test buffer in proportion."""

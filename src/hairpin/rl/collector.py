@@ -60,10 +60,11 @@ class _Races:
         self.actions: list[list[int]] = [[] for _ in range(n_cars)]
         self.rewards: list[list[float]] = [[] for _ in range(n_cars)]
         self.q: list[list[float]] = [[] for _ in range(n_cars)]
+        self.greedy: list[list[bool]] = [[] for _ in range(n_cars)]
 
     def start(self, car: int, image: np.ndarray, floats: np.ndarray) -> None:
         self.frames[car], self.floats[car] = [image.copy()], [floats.copy()]
-        self.actions[car], self.rewards[car], self.q[car] = [], [], []
+        self.actions[car], self.rewards[car], self.q[car], self.greedy[car] = [], [], [], []
 
 
 def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int) -> None:
@@ -113,13 +114,21 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
         with torch.no_grad():
             img = torch.from_numpy(sim.image).to(device) if cfg.nn.vis.enabled else None
             q = net.q_values(img, torch.from_numpy(sim.floats).to(device), cfg.iqn.n_acting_quantiles).cpu().numpy()
-        actions = explorer.act(q, greedy, values.epsilon, values.epsilon_boltzmann, explo.tau_epsilon_boltzmann)
+        actions = explorer.act(
+            q,
+            greedy,
+            values.epsilon,
+            values.epsilon_boltzmann,
+            explo.tau_epsilon_boltzmann,
+            epsilon_is_step_share=explo.epsilon_is_step_share,
+        )
         result = sim.step(actions)
         actions_since_pull += n_cars
         for car in range(n_cars):
             races.actions[car].append(int(actions[car]))
             races.rewards[car].append(float(result.reward[car]))
             races.q[car].append(float(q[car, actions[car]]))
+            races.greedy[car].append(bool(explorer.last_greedy[car]))
             races.frames[car].append(sim.image[car].copy())
             races.floats[car].append(sim.floats[car].copy())
         ended = np.flatnonzero(result.terminated | result.truncated)
@@ -131,6 +140,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
                 floats=np.stack(races.floats[car]),
                 actions=np.array(races.actions[car], np.int64),
                 rewards=np.array(races.rewards[car], np.float32),
+                greedy=np.array(races.greedy[car], np.bool_),
                 terminated=bool(result.terminated[car]),
                 race_time_ms=sim.info(int(car))["race_time_ms"],  # type: ignore[arg-type]
                 mean_q=float(np.mean(races.q[car])),

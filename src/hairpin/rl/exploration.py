@@ -22,21 +22,42 @@ class Explorer:
         self.n_actions, self.hold_steps, self.rng = n_actions, hold_steps, rng
         self.held_action = np.zeros(n_cars, np.int64)
         self.held_steps = np.zeros(n_cars, np.int64)
+        self.last_greedy = np.ones(n_cars, np.bool_)
 
     def reset(self, cars: np.ndarray) -> None:
         """Forget the held actions of cars that start a new race."""
         self.held_steps[cars] = 0
 
+    def start_probability(self, epsilon: float) -> float:
+        """The probability of starting a held random action that makes a share ``epsilon`` of all steps random.
+
+        A start holds for h steps on average (h = ``hold_steps``) and comes after (1 − p)/p free steps on average,
+        so the random share is h / (h + (1 − p)/p); solving for a share ε gives p = ε / (h(1 − ε) + ε).
+        """
+        if epsilon >= 1.0:
+            return 1.0
+        return epsilon / (self.hold_steps * (1.0 - epsilon) + epsilon)
+
     def act(
-        self, q: np.ndarray, greedy: np.ndarray, epsilon: float, epsilon_boltzmann: float, tau: float
+        self,
+        q: np.ndarray,
+        greedy: np.ndarray,
+        epsilon: float,
+        epsilon_boltzmann: float,
+        tau: float,
+        epsilon_is_step_share: bool = False,
     ) -> np.ndarray:
         """Actions (n,) for Q-values ``q`` (n, A); cars with ``greedy`` (n,) True take argmax Q.
 
-        Exploring cars hold their random action while it lasts; otherwise, with probability ε they start a new one,
-        with probability ε_B they take argmax(Q + τ·N(0, 1)), and argmax Q else.
+        Exploring cars hold their random action while it lasts; otherwise, with probability ε they start a new one
+        (with ``epsilon_is_step_share``, the probability that makes ε the share of random steps), with probability
+        ε_B they take argmax(Q + τ·N(0, 1)), and argmax Q else. ``last_greedy`` (n,) then says which cars took
+        argmax Q.
         """
         rng = self.rng
         n = q.shape[0]
+        if epsilon_is_step_share:
+            epsilon = self.start_probability(epsilon)
         best = q.argmax(1)  # (n,)
         u = rng.random(n)  # (n,)
         noisy = (q + tau * rng.standard_normal(q.shape)).argmax(1)  # (n,)
@@ -47,4 +68,5 @@ class Explorer:
         boltzmann = ~greedy & ~holding & (u >= epsilon) & (u < epsilon + epsilon_boltzmann)  # (n,)
         actions = np.where(holding, self.held_action, np.where(boltzmann, noisy, best))
         self.held_steps[holding] -= 1
+        self.last_greedy = actions == best
         return actions

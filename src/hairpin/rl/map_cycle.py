@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hairpin.config.rl import MapCycleEntry
 
-__all__ = ["MapCycle", "race_kind", "unique_maps"]
+__all__ = ["MapCycle", "race_kind", "trained_maps", "unique_maps"]
 
 
 def unique_maps(entries: list[MapCycleEntry]) -> list[str]:
@@ -12,9 +12,19 @@ def unique_maps(entries: list[MapCycleEntry]) -> list[str]:
     return list(dict.fromkeys(e.map for e in entries))
 
 
-def race_kind(entry: MapCycleEntry) -> tuple[str, str]:
-    """("explo" | "eval", "trained" | "blind") of races on ``entry``, as TensorBoard tags name them."""
-    return ("explo" if entry.is_exploration else "eval"), ("trained" if entry.fill_buffer else "blind")
+def trained_maps(entries: list[MapCycleEntry]) -> frozenset[str]:
+    """Short names of the maps at least one entry of which fills the replay buffer: the maps being trained on."""
+    return frozenset(e.short_name for e in entries if e.fill_buffer)
+
+
+def race_kind(entry: MapCycleEntry, trained: frozenset[str] | None = None) -> tuple[str, str]:
+    """("explo" | "eval", "trained" | "blind") of races on ``entry``, as TensorBoard tags name them.
+
+    ``trained``: the cycle's ``trained_maps``; a map is "trained" when any entry of it fills the buffer, so the
+    greedy races on a map the agent learns from are not called blind. None: by the entry's own ``fill_buffer``.
+    """
+    fills = entry.fill_buffer if trained is None else entry.short_name in trained
+    return ("explo" if entry.is_exploration else "eval"), ("trained" if fills else "blind")
 
 
 class MapCycle:

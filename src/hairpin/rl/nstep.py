@@ -58,8 +58,13 @@ def nstep_returns(
     gamma: float,
     time: np.ndarray | None = None,
     horizon: int | None = None,
+    greedy: np.ndarray | None = None,
 ) -> NStepReturn:
     """n-step rewards and discounts of a batch (see the module docstring).
+
+    greedy (B, n) bool: the action at step i + k was the greedy one. When given, the return is cut before the
+    first non-greedy action after the first (k ≥ 1): it bootstraps from the observation where the exploring action
+    was taken, so no random action's consequences enter the target of the greedy policy (Linesight does the same).
 
     rewards (B, n): r_{i+k} for k < n, entries at or past the race end ignored (may hold anything, even NaN);
     steps_to_end (B,): T − i ≥ 1; finished (B,) bool: the race ended with a finish;
@@ -68,8 +73,12 @@ def nstep_returns(
     n_steps = rewards.shape[1]
     if np.any(steps_to_end < 1):
         raise ValueError(f"steps_to_end must be >= 1 (a transition starts before the race end), got {steps_to_end}")
-    n_prime = np.minimum(n_steps, steps_to_end).astype(np.int64)  # (B,)
-    terminal = finished & (steps_to_end <= n_steps)  # the finish lies within the window
+    n_limit = np.full(steps_to_end.shape, n_steps, np.int64)  # (B,)
+    if greedy is not None:
+        explored = ~greedy[:, 1:]  # (B, n − 1): non-greedy actions after the first
+        n_limit = np.where(explored.any(1), explored.argmax(1) + 1, n_steps)
+    n_prime = np.minimum(n_limit, steps_to_end).astype(np.int64)  # (B,)
+    terminal = finished & (steps_to_end <= n_limit)  # the finish lies within the window
     n_eff = n_prime
     if time is not None:
         if horizon is None:

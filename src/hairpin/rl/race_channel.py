@@ -34,13 +34,14 @@ class RaceRecord(NamedTuple):
     floats: np.ndarray  # (T + 1, F) float32
     actions: np.ndarray  # (T,) int64
     rewards: np.ndarray  # (T,) float32
+    greedy: np.ndarray  # (T,) bool: the action was argmax Q (False: a random or Boltzmann-noisy one)
     terminated: bool  # crossed the finish
     race_time_ms: int
     mean_q: float  # mean over the race of the chosen action's Q
     weights_version: int
 
 
-ARRAYS = ("frames", "floats", "actions", "rewards")
+ARRAYS = ("frames", "floats", "actions", "rewards", "greedy")
 MAX_MESSAGE_BYTES = 4096
 
 

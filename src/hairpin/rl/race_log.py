@@ -16,11 +16,17 @@ WINDOW = 20
 
 
 def race_scalars(
-    entry: MapCycleEntry, race_time_ms: int, finished: bool, mean_q: float, limit_ms: int | None = None
+    entry: MapCycleEntry,
+    race_time_ms: int,
+    finished: bool,
+    mean_q: float,
+    limit_ms: int | None = None,
+    trained: frozenset[str] | None = None,
 ) -> dict[str, float]:
     """The per-race scalars. A DNF logs 0 in ``_race_finished_`` and its real elapsed time in ``_race_time_``;
-    a finished race on a map with a limit also logs its time over the limit (``Race/{kind}_limit_ratio_…``)."""
-    kind, fill = race_kind(entry)
+    a finished race on a map with a limit also logs its time over the limit (``Race/{kind}_limit_ratio_…``).
+    ``trained``: the map cycle's ``trained_maps``, which name a race trained or blind."""
+    kind, fill = race_kind(entry, trained)
     suffix = f"{fill}_{entry.short_name}"
     scalars = {
         f"Race/{kind}_race_time_{suffix}": race_time_ms / 1000.0,

@@ -43,6 +43,7 @@ from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
 from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
 from hairpin.rl.limits import map_limits
+from hairpin.rl.map_cycle import trained_maps
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.run_manifest import MANIFEST, RunManifest
@@ -56,13 +57,13 @@ from hairpin.version import code_version
 __all__ = ["NonFiniteLossError", "RunStartError", "Trainer", "TrainerStatus", "check_start_options"]
 
 PUBLISH_EVERY_S = 1.0
-"""Seconds between copies of the online weights to the collectors."""
+"""Weights are published after every training burst, and at least this often (s) when nothing trains."""
 KEPT_WEIGHT_VERSIONS = 16
 """Published weight versions kept in memory, so a best race is stored with the weights that drove it."""
 TRAIN_BURST = 16
 """Batches trained before the loop looks at the queue again."""
-BACKPRESSURE_SLACK_BATCHES = 8
-"""How far (in batches) the learner may lag its replay-ratio budget before collectors wait."""
+RACE_STEPS_GUESS = 400
+"""Steps of a race before one has been seen: the first estimate of one race's credit."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -87,6 +88,34 @@ class TrainerStatus:
     """The limit of each map (DESIGN §8), by short name."""
     stop_reason: str | None = None
     events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _IntervalStats:
+    """Sums over the batches and exploration races since the last log line."""
+
+    batches: int = 0
+    loss: float = 0.0
+    grad_norm: float = 0.0
+    mean_q: float = 0.0
+    explo_steps: int = 0
+    random_steps: int = 0
+
+    def add(self, loss: float, grad_norm: float, mean_q: float) -> None:
+        self.batches += 1
+        self.loss, self.grad_norm, self.mean_q = self.loss + loss, self.grad_norm + grad_norm, self.mean_q + mean_q
+
+    def scalars(self) -> dict[str, float]:
+        """Means over the interval: loss, gradient norm (before clipping), Q of the trained batches, random share."""
+        out: dict[str, float] = {}
+        if self.batches:
+            n = self.batches
+            out.update(
+                {"Training/loss": self.loss / n, "Training/grad_norm": self.grad_norm / n, "RL/mean_Q": self.mean_q / n}
+            )
+        if self.explo_steps:
+            out["RL/random_step_share"] = self.random_steps / self.explo_steps
+        return out
 
 
 def _optimizer(net: IQNNetwork, cfg: RLConfig) -> torch.optim.Optimizer:
@@ -207,6 +236,9 @@ class Trainer:
         self._plateau_until: int | None = None
         self._batches_at_test = self.batches
         self._best_eval_time = time.monotonic()
+        self._longest_race_steps = RACE_STEPS_GUESS
+        self._trained_maps = trained_maps(cfg.map_cycle.entries)
+        self._interval = _IntervalStats()
 
     def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
         """Resume from the run's checkpoint; or start fresh: ``init_from`` weights, then pretrained artifacts."""
@@ -260,15 +292,16 @@ class Trainer:
                 values = self.schedules.at(self.frames)
                 self._set_scheduled(values)
                 t0 = time.monotonic()
+                batches_before = self.batches
                 for _ in range(TRAIN_BURST):
                     if not self.ratio.learner_may_train():
                         break
                     self._train_one(values.gamma)
                 busy_s += time.monotonic() - t0
-                behind = self.ratio.collectors_must_wait(BACKPRESSURE_SLACK_BATCHES * self.cfg.iqn.batch_size)
+                behind = self.ratio.collectors_must_wait(self._backpressure_slack())
                 (pool.links.may_run.clear if behind else pool.links.may_run.set)()
                 now = time.monotonic()
-                if now - clocks["publish"] >= PUBLISH_EVERY_S:
+                if self.batches > batches_before or now - clocks["publish"] >= PUBLISH_EVERY_S:
                     self._publish(pool)
                     clocks["publish"] = now
                 if now - clocks["status"] >= 1.0:
@@ -334,13 +367,17 @@ class Trainer:
         self.frames += steps
         self.races += 1
         finished = record.terminated
+        self._longest_race_steps = max(self._longest_race_steps, steps)
+        if entry.is_exploration:
+            self._interval.explo_steps += steps
+            self._interval.random_steps += int(steps - np.count_nonzero(record.greedy))
         if entry.fill_buffer:
             added = self.memory.add_race(
-                record.frames, record.floats, record.actions, record.rewards, record.terminated
+                record.frames, record.floats, record.actions, record.rewards, record.terminated, record.greedy
             )
             self.ratio.record_added(added)
         limit = self.limits_ms.get(entry.short_name)
-        scalars = race_scalars(entry, record.race_time_ms, finished, record.mean_q, limit)
+        scalars = race_scalars(entry, record.race_time_ms, finished, record.mean_q, limit, self._trained_maps)
         self.writer.add_scalars(scalars, self.frames)
         news = self.status.race_log.add(entry, record.race_time_ms, finished)
         if news.map_best:
@@ -391,6 +428,15 @@ class Trainer:
         self.ratio.record_trained(cfg.iqn.batch_size)
         self.batches += 1
         self.status.loss = stats.loss
+        self._interval.add(stats.loss, stats.grad_norm, stats.mean_q)
+
+    def _backpressure_slack(self) -> float:
+        """Transitions the learner may fall behind before collectors wait: one race's credit per collector, so a
+        collector can finish the race it is driving while the learner trains on the last one (collecting and
+        learning overlap instead of taking turns)."""
+        perf = self.cfg.performance
+        credit = self._longest_race_steps * self.cfg.memory.number_times_single_memory_is_used_before_discard
+        return perf.gpu_collectors_count * credit
 
     def _publish(self, pool: CollectorPool) -> None:
         version = pool.links.weights.publish(self.online)
@@ -416,8 +462,8 @@ class Trainer:
             "cumul_number_batches_done": self.batches,
             "cumul_training_hours": self.hours_before + session_s / 3600.0,
         }
-        if self.batches and math.isfinite(s.loss):
-            scalars["Training/loss"] = s.loss
+        scalars.update(self._interval.scalars())
+        self._interval = _IntervalStats()
         test = self.memory.test
         due = self.batches - self._batches_at_test >= self.cfg.training.test_loss_every_batches or force_test_loss
         if test is not None and len(test) > 0 and self.batches and due:
