@@ -54,6 +54,17 @@ def test_a_run_trains_logs_and_checkpoints(tiny: RLConfig) -> None:
     counters = load_checkpoint(run_dir, online=online, target=target, optimizer=None)
     assert counters is not None and counters["cumul_number_frames_played"] == status.frames
 
+    from typer.testing import CliRunner
+
+    from hairpin.cli import app
+
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--map", "short", "--races", "2"])
+    assert result.exit_code == 0, result.output
+    limit = status.limits_ms["short"] / 1000
+    assert f"limit of short: {limit:.2f} s" in result.output
+    if "finished 0/2" not in result.output:
+        assert "× the limit" in result.output
+
 
 def test_mismatched_checkpoint_is_refused_and_kept(tiny: RLConfig, tmp_path: Path) -> None:
     Trainer(tiny).run()
