@@ -195,6 +195,9 @@ def fake_race(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(evaluate_module, "load_run", load_run)
     monkeypatch.setattr(evaluate_module, "resolve_map", lambda cfg, name: name)
     monkeypatch.setattr(evaluate_module, "race_greedy", race_greedy)
+    import hairpin.rl.limits as limits_module
+
+    monkeypatch.setattr(limits_module, "map_limit", lambda cfg, name: 10_000)
     return calls
 
 
@@ -216,6 +219,7 @@ def test_eval_overwrite_replaces_the_gif(tmp_path: Path, fake_race: list[str]) -
     assert code == 0, output
     assert fake_race == ["load_run", "race"]
     assert gif.read_bytes()[:6] == b"GIF89a" and f"GIF: {gif}" in output
+    assert "12.34 s (1.234× the limit)" in output and "limit of sprint: 10.00 s" in output
 
 
 def test_eval_gif_without_a_suffix_writes_and_reports_the_gif(tmp_path: Path, fake_race: list[str]) -> None:
