@@ -42,6 +42,7 @@ from hairpin.sim.track import Track, gaussian_smooth
 
 __all__ = [
     "RacingLine",
+    "cache_dir",
     "corner_speed_limit",
     "limit_lap",
     "line_driver",
