@@ -66,12 +66,10 @@ def pin_to_cores(n: int) -> None:
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:n]))
 
 
-def load(name: str) -> RLConfig:
-    """The ``default`` (GPU-sized) or ``cpu`` config."""
+def load(name: str, overrides: list[str]) -> RLConfig:
+    """The ``default`` (GPU-sized) or ``cpu`` config, with ``--set`` overrides."""
     path = CONFIGS / f"{name}.yaml"
-    if name == "default" and not path.exists():
-        return RLConfig()
-    return load_config(RLConfig, path)
+    return load_config(RLConfig, path if path.exists() or name != "default" else None, overrides)
 
 
 def fill_memory(cfg: RLConfig, transitions: int, rng: np.random.Generator) -> SplitMemory:
@@ -172,7 +170,7 @@ def reference_update(
 
 
 def bench_config(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    cfg = load(name)
+    cfg = load(name, args.set)
     batch_size = cfg.iqn.batch_size
     batches = args.batches if name == "cpu" or device.type == "cuda" else args.default_batches
     rng = np.random.default_rng(0)
@@ -265,12 +263,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the process is pinned to as many)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--configs", nargs="+", choices=("default", "cpu"), default=["default", "cpu"])
+    parser.add_argument("--set", action="append", default=[], help="key=value override of the configs (repeatable)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     pin_to_cores(args.threads)
     for name in args.configs:
-        print(json.dumps(bench_config(name, args, device)), flush=True)
+        print(json.dumps({**bench_config(name, args, device), "overrides": args.set}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import copy
+import math
 
+import pytest
 import torch
 
 from hairpin.config.nn import NNConfig
@@ -10,6 +12,7 @@ from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.obs import FloatLayout
 from hairpin.rl.learner import Learner, TorchBatch, polyak_update
+from hairpin.rl.loss import TargetSpread, quantile_huber_loss
 from hairpin.rl.nstep import Batch
 
 LAYOUT = FloatLayout()
@@ -93,3 +96,30 @@ def test_double_dqn_and_test_loss_run() -> None:
     b = b._replace(discount=torch.full((32,), 0.9))
     assert learner.update(b).loss > 0
     assert learner.test_loss(b) > 0
+
+
+def test_target_spread_divides_each_loss_by_its_targets_spread() -> None:
+    """Wide targets weigh less than narrow ones; a target with no spread is floored at typical / clamp_ratio."""
+    spread = TargetSpread(clamp_ratio=4.0)
+    taus = torch.full((3, 4), 0.5)
+    narrow = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    target = torch.stack([narrow, 4 * narrow, torch.zeros(4)])  # (3, Np): spreads s, 4s (Huber's square part), 0
+    weights = spread.weights(target, taus, kappa=10.0)  # every δ in the square part
+    own = quantile_huber_loss(target, target, taus, 10.0).sqrt()  # (3,)
+    assert own[1] / own[0] == pytest.approx(4.0, rel=1e-4) and own[2] == 0
+    assert weights[0] / weights[1] == pytest.approx(4.0, rel=1e-4)
+    floor = spread.typical / 4.0
+    assert weights[2] == pytest.approx(spread.typical_clamped / floor)
+    assert spread.typical == pytest.approx(float(own.mean()))  # the first batch starts the running mean
+
+
+def test_target_self_loss_rescaling_is_off_by_default_and_trains_when_on() -> None:
+    cfg = NNConfig.model_validate({"vis": {"enabled": False}})
+    assert make(cfg, IQNConfig(batch_size=32)).target_spread is None
+    learner = make(cfg, IQNConfig(batch_size=32, kappa=1.0, target_self_loss_clamp_ratio=4.0))
+    b = batch()._replace(discount=torch.full((32,), 0.9))  # bootstrapped targets, so they have a spread
+    first = learner.update(b).loss
+    for _ in range(100):
+        stats = learner.update(b)
+    assert learner.target_spread is not None and learner.target_spread.typical is not None
+    assert math.isfinite(stats.loss) and stats.loss < first

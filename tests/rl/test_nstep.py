@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hairpin.rl.nstep import Batch, nstep_returns, to_torch
+from hairpin.rl.nstep import Batch, mini_race_times, nstep_returns, to_torch
 
 GAMMA = 0.5
 RACE_REWARDS = np.array([1.0, 2.0, 3.0, 4.0], np.float32)  # a race of T = 4 steps
@@ -96,3 +96,25 @@ def test_greedy_flags_cut_the_return_before_the_first_exploring_action() -> None
     np.testing.assert_allclose(result.discount, [0.25, 0.5, 0.0])
     uncut = nstep_returns(rewards, np.array([4, 3, 2]), np.ones(3, bool), GAMMA, greedy=np.ones((3, 3), bool))
     np.testing.assert_array_equal(uncut.n, [3, 3, 2])
+
+
+def test_mini_race_times_uniform_without_oversampling() -> None:
+    times = mini_race_times(np.random.default_rng(0), 140_000, 140)
+    counts = np.bincount(times, minlength=140)
+    assert times.min() == 0 and times.max() == 139
+    assert counts.max() / counts.min() < 1.3  # about 1,000 draws each
+
+
+def test_mini_race_times_oversample_zero_and_the_long_horizons_as_linesight() -> None:
+    """u uniform in [−35, 145) and t = max(|u| − 5, 0): t = 0 gets 11 of 180 shares, t = 1 … 30 two, later t one."""
+    times = mini_race_times(np.random.default_rng(0), 1_800_000, 140, oversample_start=40, oversample_zero=5)
+    share = np.bincount(times, minlength=140) / len(times) * 180  # in shares of 1/180
+    assert times.min() == 0 and times.max() == 139
+    assert share[0] == pytest.approx(11, rel=0.03)
+    assert share[1:31] == pytest.approx(np.full(30, 2.0), rel=0.08)
+    assert share[31:] == pytest.approx(np.full(109, 1.0), rel=0.1)
+
+
+def test_mini_race_times_refuse_a_zero_band_wider_than_half_the_start() -> None:
+    with pytest.raises(ValueError, match="oversample_zero"):
+        mini_race_times(np.random.default_rng(0), 10, 140, oversample_start=8, oversample_zero=5)

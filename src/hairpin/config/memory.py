@@ -44,8 +44,22 @@ class MemoryConfig(ConfigModel):
     """Value horizon of the mini-race trick: each sampled transition gets a random time t into a mini-race of this
     length, written in the mini_race_time float, and is terminal when the mini-race ends within its n steps. This
     bounds the return, so γ may reach 1. None: whole-race returns, mini_race_time left as stored (0)."""
+    mini_race_oversample_start_steps: int = Field(0, ge=0)
+    """L of Linesight's draw of the mini-race time: t = max(|u| − z, 0), u uniform in [−(L − z), M + z), which
+    gives the first L − 2z steps of the mini-race (the longest look ahead) two shares each. 0 (with
+    ``mini_race_oversample_zero_steps`` 0): t uniform in [0, M). Linesight: 40."""
+    mini_race_oversample_zero_steps: int = Field(0, ge=0)
+    """z of that draw: t = 0, the only time used when acting, gets 2z + 1 shares. At most half of L. Linesight: 5."""
     step_ms: int = Field(50, gt=0)
     """Race time of one step (one decision), to turn mini-race steps into seconds."""
+    shaping_per_m_from_line: float = Field(0.0, le=0)
+    """Potential-based shaping (``rl/shaping.py``): the potential of an observation is this × its distance to the
+    reference line, clipped to [shaping_min_m, shaping_max_m]; each sampled n-step reward gets discount · φ(s′) −
+    φ(s). 0: off. Linesight: −0.1."""
+    shaping_min_m: float = Field(2.0, ge=0)
+    """Distances to the line below this count as this (no pull inside it)."""
+    shaping_max_m: float = Field(25.0, gt=0)
+    """Distances to the line above this count as this."""
 
     @field_validator("memory_min_size")
     @classmethod
@@ -66,10 +80,17 @@ class MemoryConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> MemoryConfig:
-        """A mini-race of a whole number of steps."""
+        """A mini-race of a whole number of steps, and an oversampling the draw can make."""
         if self.mini_race_duration_ms is not None and self.mini_race_duration_ms % self.step_ms:
             raise ValueError(
                 f"mini_race_duration_ms={self.mini_race_duration_ms} is not a multiple of step_ms={self.step_ms}"
+            )
+        if self.shaping_min_m >= self.shaping_max_m:
+            raise ValueError(f"shaping_min_m={self.shaping_min_m} must be below shaping_max_m={self.shaping_max_m}")
+        start, zero = self.mini_race_oversample
+        if 2 * zero > start:
+            raise ValueError(
+                f"mini_race_oversample_zero_steps={zero} is more than half of mini_race_oversample_start_steps={start}"
             )
         return self
 
@@ -88,6 +109,11 @@ class MemoryConfig(ConfigModel):
         if self.mini_race_duration_ms is None:
             return None
         return self.mini_race_duration_ms // self.step_ms
+
+    @property
+    def mini_race_oversample(self) -> tuple[int, int]:
+        """(L, z) of the mini-race time draw (``nstep.mini_race_times``)."""
+        return self.mini_race_oversample_start_steps, self.mini_race_oversample_zero_steps
 
     @property
     def step_s(self) -> float:

@@ -48,6 +48,10 @@ class IQNConfig(ConfigModel):
     """Transitions per gradient step."""
     clip_grad_norm: float = Field(30.0, gt=0)
     """Largest global gradient norm; larger gradients are scaled down."""
+    target_self_loss_clamp_ratio: float | None = Field(None, ge=1)
+    """Linesight's target self-loss rescaling: divide each sample's loss by the spread of its target, √(the
+    target's quantile loss against itself), floored at the running mean spread / this ratio (Linesight: 4).
+    None: off."""
 
 
 class OptimizerConfig(ConfigModel):

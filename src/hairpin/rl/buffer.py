@@ -33,7 +33,7 @@ import numpy as np
 
 from hairpin.config.memory import MemoryConfig
 from hairpin.obs import FloatLayout
-from hairpin.rl.nstep import Batch, empty_batch, nstep_returns, to_torch
+from hairpin.rl.nstep import Batch, empty_batch, mini_race_times, nstep_returns, to_torch
 from hairpin.rl.sumtree import SumTree
 
 __all__ = ["Batch", "ReplayBuffer", "ReplayRatio", "SplitMemory", "to_torch"]
@@ -179,9 +179,11 @@ class ReplayBuffer:
         rng: np.random.Generator,
         *,
         mini_race_steps: int | None = None,
+        mini_race_oversample: tuple[int, int] = (0, 0),
         out: Batch[np.ndarray] | None = None,
     ) -> Batch[np.ndarray]:
-        """Draw ``batch_size`` n-step transitions (uniformly or by priority), with the mini-race horizon if given.
+        """Draw ``batch_size`` n-step transitions (uniformly or by priority), with the mini-race horizon if given;
+        ``mini_race_oversample`` (L, z) draws the mini-race times as ``nstep.mini_race_times`` says.
 
         With ``out`` (from ``empty_batch``) the batch is written there and ``out`` returned: reusing arrays saves
         the page faults of fresh multi-megabyte allocations, most of the cost of a batch of 512 at 64×64.
@@ -203,7 +205,9 @@ class ReplayBuffer:
         steps_to_end = self._steps_to_end[index]  # (B,)
         finished = self._finished[index + steps_to_end]  # (B,) the race's final obs is terminal
         window = np.minimum(index[:, None] + np.arange(self.n_steps), self.capacity_max - 1)  # (B, n)
-        time = None if mini_race_steps is None else rng.integers(0, mini_race_steps, batch_size)  # (B,)
+        time = None  # (B,) mini-race step of each observation
+        if mini_race_steps is not None:
+            time = mini_race_times(rng, batch_size, mini_race_steps, *mini_race_oversample)
         greedy = self._greedy[window] if self.cut_at_exploration else None  # (B, n)
         nstep = nstep_returns(self._reward[window], steps_to_end, finished, gamma, time, mini_race_steps, greedy)
         next_index = index + nstep.n  # (B,)

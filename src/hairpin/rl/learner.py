@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from hairpin.config.rl import IQNConfig
 from hairpin.nets import IQNNetwork, sample_taus
-from hairpin.rl.loss import quantile_huber_loss, td_target
+from hairpin.rl.loss import TargetSpread, quantile_huber_loss, td_target
 from hairpin.rl.nstep import Batch
 
 __all__ = ["Learner", "UpdateStats", "polyak_update"]
@@ -45,14 +45,17 @@ class Learner:
         self.online, self.target, self.optimizer, self.cfg = online, target, optimizer, cfg
         self.batches_done = 0
         self.target.requires_grad_(False)
+        ratio = cfg.target_self_loss_clamp_ratio
+        self.target_spread = TargetSpread(ratio) if ratio is not None else None
 
     def set_learning_rate(self, lr: float) -> None:
         """Set every parameter group's rate to ``lr`` × its part's multiplier."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)
 
-    def _per_sample_loss(self, batch: TorchBatch) -> tuple[Tensor, Tensor]:
-        """Quantile Huber loss per transition (B,) and the online quantiles (B, N, A) it came from."""
+    def _per_sample_loss(self, batch: TorchBatch, rescale: bool = False) -> tuple[Tensor, Tensor]:
+        """Quantile Huber loss per transition (B,) and the online quantiles (B, N, A) it came from; ``rescale``:
+        divided by the spread of each target (``TargetSpread``), when the config asks for it."""
         cfg = self.cfg
         B = batch.action.shape[0]
         device = batch.floats.device
@@ -69,11 +72,14 @@ class Learner:
         quantiles = self.online(batch.img, batch.floats, taus)  # (B, N, A)
         index = batch.action[:, None, None].expand(B, cfg.n_quantiles, 1)  # (B, N, 1)
         pred = quantiles.gather(2, index).squeeze(2)  # (B, N)
-        return quantile_huber_loss(pred, target, taus, cfg.kappa), quantiles  # (B,), (B, N, A)
+        per_sample = quantile_huber_loss(pred, target, taus, cfg.kappa)  # (B,)
+        if rescale and self.target_spread is not None:
+            per_sample = per_sample * self.target_spread.weights(target, next_taus, cfg.kappa)  # (B,)
+        return per_sample, quantiles  # (B,), (B, N, A)
 
     def update(self, batch: TorchBatch) -> UpdateStats:
         """One gradient step on ``batch``."""
-        per_sample, quantiles = self._per_sample_loss(batch)
+        per_sample, quantiles = self._per_sample_loss(batch, rescale=True)
         loss = (per_sample * batch.weight).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

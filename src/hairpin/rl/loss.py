@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["quantile_huber_loss", "td_target"]
+__all__ = ["TargetSpread", "quantile_huber_loss", "td_target"]
 
 
 def quantile_huber_loss(pred: Tensor, target: Tensor, taus: Tensor, kappa: float) -> Tensor:
@@ -29,3 +29,31 @@ def td_target(reward: Tensor, discount: Tensor, next_quantiles: Tensor, next_act
     index = next_actions[:, None, None].expand(-1, next_quantiles.shape[1], 1)  # (B, Np, 1)
     chosen = next_quantiles.gather(2, index).squeeze(2)  # (B, Np)
     return reward[:, None] + discount[:, None] * chosen  # (B, Np)
+
+
+class TargetSpread:
+    """Linesight's "target self-loss" rescaling: each sample's loss is divided by the spread of its own target.
+
+    The spread of a target distribution is √(its quantile loss against itself): wide targets (uncertain returns)
+    give large losses whatever the prediction, and would otherwise dominate the batch. Per sample, the weight is
+    typical / max(spread, typical_spread / clamp_ratio), where both typical values are running means (rate 0.01)
+    of the spread and of the clamped spread, so the batch's mean scale stays about the same. The running means
+    start from the first batch and are not checkpointed: a resumed run re-learns them within ~100 batches.
+    """
+
+    def __init__(self, clamp_ratio: float, rate: float = 0.01) -> None:
+        self.clamp_ratio, self.rate = clamp_ratio, rate
+        self.typical: float | None = None
+        self.typical_clamped: float | None = None
+
+    @torch.no_grad()
+    def weights(self, target: Tensor, target_taus: Tensor, kappa: float) -> Tensor:
+        """Per-sample loss weights (B,) for targets (B, Np) drawn at ``target_taus`` (B, Np); updates the means."""
+        spread = quantile_huber_loss(target, target, target_taus, kappa).sqrt()  # (B,)
+        mean = float(spread.mean())
+        self.typical = mean if self.typical is None else (1 - self.rate) * self.typical + self.rate * mean
+        clamped = spread.clamp(min=self.typical / self.clamp_ratio)  # (B,)
+        mean_clamped = float(clamped.mean())
+        old = self.typical_clamped
+        self.typical_clamped = mean_clamped if old is None else (1 - self.rate) * old + self.rate * mean_clamped
+        return self.typical_clamped / clamped  # (B,)

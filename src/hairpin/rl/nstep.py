@@ -10,11 +10,13 @@ from the stored final observation (Pardo et al. 2018, "Time Limits in Reinforcem
 ``BasePolicy.compute_nstep_return``).
 
 Mini-race horizon (the Trackmania IQN trick): the value learnt is the return over what is left of a mini-race of
-M steps, and the mini-race time t is an input (float ``mini_race_time``). Each sampled transition gets t drawn
-uniformly in [0, M). The return stops at the horizon: n_eff = min(n′, M − t) steps of reward, and the transition is
-terminal (discount 0) when t + n′ ≥ M, i.e. when the mini-race is over by the next observation; the next
-observation is obs_{i+n_eff} at time t + n_eff. Rewards past the horizon are left out, because they belong to no
-value of this mini-race. A finite horizon bounds the return, which is what lets γ reach 1.
+M steps, and the mini-race time t is an input (float ``mini_race_time``). Each sampled transition gets a time t
+in [0, M) (``mini_race_times``: uniform, or Linesight's draw, which over-samples t = 0, the only time used when
+acting, and the first steps of the mini-race, whose values look furthest ahead). The return stops at the horizon:
+n_eff = min(n′, M − t) steps of reward, and the transition is terminal (discount 0) when t + n′ ≥ M, i.e. when
+the mini-race is over by the next observation; the next observation is obs_{i+n_eff} at time t + n_eff. Rewards
+past the horizon are left out, because they belong to no value of this mini-race. A finite horizon bounds the
+return, which is what lets γ reach 1.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Generic, NamedTuple, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["Batch", "NStepReturn", "empty_batch", "nstep_returns", "to_torch"]
+__all__ = ["Batch", "NStepReturn", "empty_batch", "mini_race_times", "nstep_returns", "to_torch"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -49,6 +51,23 @@ class NStepReturn(NamedTuple):
     reward: np.ndarray  # (B,) float32 Σ_{k<n_eff} γ^k r_{i+k}
     discount: np.ndarray  # (B,) float32 γ^{n_eff}, or 0 when terminal
     n: np.ndarray  # (B,) int64 n_eff, steps from the observation to the next observation
+
+
+def mini_race_times(
+    rng: np.random.Generator, size: int, horizon: int, oversample_start: int = 0, oversample_zero: int = 0
+) -> np.ndarray:
+    """Mini-race times t (size,) int64 in [0, horizon).
+
+    With both oversampling widths 0, t is uniform. Otherwise t = max(|u| − z, 0) with u uniform on the integers of
+    [−(L − z), horizon + z), L = ``oversample_start``, z = ``oversample_zero`` (Linesight's draw, L = 40, z = 5):
+    t = 0 gets 2z + 1 shares, t = 1 … L − 2z two shares each (u and −u), and every later t one share.
+    """
+    if not 0 <= 2 * oversample_zero <= oversample_start:
+        raise ValueError(f"need 0 <= 2 × oversample_zero <= oversample_start: {oversample_zero}, {oversample_start}")
+    if oversample_start == 0:
+        return rng.integers(0, horizon, size)
+    u = rng.integers(-(oversample_start - oversample_zero), horizon + oversample_zero, size)  # (size,)
+    return np.maximum(np.abs(u) - oversample_zero, 0)
 
 
 def nstep_returns(

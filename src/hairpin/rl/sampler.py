@@ -12,17 +12,27 @@ import torch
 
 from hairpin.rl.buffer import ReplayBuffer
 from hairpin.rl.nstep import Batch, to_torch
+from hairpin.rl.shaping import LinePotential
 
 __all__ = ["BatchSampler"]
 
 
 class BatchSampler:
-    """``sample(gamma, rng)`` → the numpy batch (for priority updates) and the same batch as tensors on ``device``."""
+    """``sample(gamma, rng)`` → the numpy batch (for priority updates) and the same batch as tensors on ``device``;
+    with ``potential``, the rewards are shaped by it (``rl/shaping.py``)."""
 
     def __init__(
-        self, buffer: ReplayBuffer, batch_size: int, device: torch.device, mini_race_steps: int | None
+        self,
+        buffer: ReplayBuffer,
+        batch_size: int,
+        device: torch.device,
+        mini_race_steps: int | None,
+        mini_race_oversample: tuple[int, int] = (0, 0),
+        potential: LinePotential | None = None,
     ) -> None:
-        self.buffer, self.batch_size, self.device, self.mini_race_steps = buffer, batch_size, device, mini_race_steps
+        self.buffer, self.batch_size, self.device = buffer, batch_size, device
+        self.mini_race_steps, self.mini_race_oversample = mini_race_steps, mini_race_oversample
+        self.potential = potential
         pinned = device.type == "cuda"
         self._arrays = [buffer.empty_batch(batch_size, pinned=pinned) for _ in range(2)]
         self._turn = 0
@@ -30,5 +40,14 @@ class BatchSampler:
     def sample(self, gamma: float, rng: np.random.Generator) -> tuple[Batch[np.ndarray], Batch[torch.Tensor]]:
         out = self._arrays[self._turn]
         self._turn = 1 - self._turn
-        batch = self.buffer.sample(self.batch_size, gamma, rng, mini_race_steps=self.mini_race_steps, out=out)
+        batch = self.buffer.sample(
+            self.batch_size,
+            gamma,
+            rng,
+            mini_race_steps=self.mini_race_steps,
+            mini_race_oversample=self.mini_race_oversample,
+            out=out,
+        )
+        if self.potential is not None:
+            self.potential.apply(batch)
         return batch, to_torch(batch, self.device)

@@ -49,6 +49,7 @@ from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.run_manifest import MANIFEST, RunManifest
 from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.schedules import RunSchedules
+from hairpin.rl.shaping import LinePotential
 from hairpin.rl.tb_writer import SuffixedSummaryWriter
 from hairpin.run_lock import RunLock
 from hairpin.sim.race import float_layout
@@ -231,7 +232,20 @@ class Trainer:
             cfg.memory, image_shape, float_layout(cfg.env).size, self.rng, self.frames
         )
         self.ratio = ReplayRatio.from_config(cfg.memory)
-        self.sampler = BatchSampler(self.memory.train, cfg.iqn.batch_size, self.device, cfg.memory.mini_race_steps)
+        memory = cfg.memory
+        self.potential = None
+        if memory.shaping_per_m_from_line:
+            self.potential = LinePotential(
+                float_layout(cfg.env), memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m
+            )
+        self.sampler = BatchSampler(
+            self.memory.train,
+            cfg.iqn.batch_size,
+            self.device,
+            memory.mini_race_steps,
+            memory.mini_race_oversample,
+            self.potential,
+        )
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
         self._plateau_until: int | None = None
         self._batches_at_test = self.batches
@@ -467,9 +481,16 @@ class Trainer:
         test = self.memory.test
         due = self.batches - self._batches_at_test >= self.cfg.training.test_loss_every_batches or force_test_loss
         if test is not None and len(test) > 0 and self.batches and due:
+            memory = self.cfg.memory
             batch = test.sample(
-                self.cfg.iqn.batch_size, values.gamma, self.rng, mini_race_steps=self.cfg.memory.mini_race_steps
+                self.cfg.iqn.batch_size,
+                values.gamma,
+                self.rng,
+                mini_race_steps=memory.mini_race_steps,
+                mini_race_oversample=memory.mini_race_oversample,
             )
+            if self.potential is not None:
+                self.potential.apply(batch)
             scalars["Training/loss_test"] = self.learner.test_loss(to_torch(batch, self.device))
             self._batches_at_test = self.batches
         self.writer.add_scalars(scalars, self.frames)
