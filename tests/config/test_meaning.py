@@ -103,6 +103,11 @@ CASES: list[tuple[str, str, str, str]] = [
     ("drive", "env.map=nowhere.txt", "env.map", "not a built-in map (sprint, grand-tour, technical)"),
     # sections that must agree
     ("rl", "memory.step_ms=100", "memory.step_ms", "env.physics.tick_s"),
+    ("rl", "memory.mini_race_oversample_zero_steps=6", "mini_race_oversample_zero_steps", "more than half"),
+    ("rl", "memory.shaping_min_m=30", "shaping_min_m", "below shaping_max_m"),
+    # Linesight's options within their meaning
+    ("rl", "memory.shaping_per_m_from_line=0.1", "memory.shaping_per_m_from_line", "<= 0"),
+    ("rl", "iqn.target_self_loss_clamp_ratio=0.5", "iqn.target_self_loss_clamp_ratio", ">= 1"),
     ("rl", "env.image_size=16", "env.image_size", "too small for nn.vis"),
     ("vis", "image_size=20", "image_size", "too small for nn.vis"),
     # names and paths that cannot be empty or repeated

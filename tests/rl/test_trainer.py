@@ -246,3 +246,22 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
         assert trainer._interval.scalars()["RL/random_step_share"] == pytest.approx(15 / 60)  # eval race not counted
     finally:
         trainer.close()
+
+
+def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
+    """Mini-race oversampling, target self-loss rescaling and line shaping together, through the real trainer."""
+    cfg = tiny_config(
+        tmp_path,
+        **{
+            "memory.mini_race_oversample_start_steps": 40,
+            "memory.mini_race_oversample_zero_steps": 5,
+            "memory.shaping_per_m_from_line": -0.1,
+            "iqn.target_self_loss_clamp_ratio": 4.0,
+        },
+    )
+    trainer = Trainer(cfg)
+    assert trainer.potential is not None and trainer.learner.target_spread is not None
+    assert trainer.sampler.mini_race_oversample == (40, 5)
+    status = trainer.run()
+    assert status.stop_reason == "max_frames 3000 reached" and status.batches > 0
+    assert trainer.learner.target_spread.typical is not None and trainer.learner.target_spread.typical > 0
