@@ -48,6 +48,7 @@ from hairpin.analysis.stats import estimate
 from hairpin.config.sim import EnvConfig
 from hairpin.sim.maps import load_map
 from hairpin.sim.racing_line import racing_line
+from learning_runs import map_sets  # this folder's own script: the map cycle of a one-map run
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ("ppo", "qrdqn")
@@ -151,22 +152,17 @@ def train_hairpin(map_name: str, seed: int, minutes: float, config: Path) -> dic
     with tempfile.TemporaryDirectory(prefix="hairpin-vs-peers-") as tmp:
         work = Path(tmp)
         name = f"vs-peers-s{seed}"
-        sets = {
-            "run_name": name,
-            "seed": seed,
-            "training.max_minutes": minutes,
-            "paths.runs": str(work / "runs"),
-            "paths.tensorboard": str(work / "tb"),
-            "map_cycle.entries": json.dumps(
-                [
-                    {"short_name": map_name, "map": map_name, "repeat": 4},
-                    {"short_name": map_name, "map": map_name, "is_exploration": False},
-                ]
-            ),
-        }
+        sets = [
+            f"run_name={name}",
+            f"seed={seed}",
+            f"training.max_minutes={minutes}",
+            f"paths.runs={work / 'runs'}",
+            f"paths.tensorboard={work / 'tb'}",
+            *map_sets(map_name),
+        ]
         command = [shutil.which("hairpin") or "hairpin", "train", str(config)]
-        for key, value in sets.items():
-            command += ["--set", f"{key}={value}"]
+        for item in sets:
+            command += ["--set", item]
         subprocess.run(command, check=True, cwd=work, stdout=subprocess.DEVNULL)
         return hairpin_races(work, name, map_name, minutes)
 

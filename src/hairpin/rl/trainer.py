@@ -29,7 +29,7 @@ from hairpin.errors import HairpinError
 from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.nets.state_dict import load_weights
-from hairpin.rl.buffer import ReplayRatio, SplitMemory, to_torch
+from hairpin.rl.buffer import ReplayBuffer, ReplayRatio, SplitMemory
 from hairpin.rl.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -228,24 +228,17 @@ class Trainer:
         if self.injected:
             self._record_injection()
         image_shape = (1, cfg.env.image_size, cfg.env.image_size)
-        self.memory = SplitMemory.from_config(
-            cfg.memory, image_shape, float_layout(cfg.env).size, self.rng, self.frames
-        )
-        self.ratio = ReplayRatio.from_config(cfg.memory)
+        layout = float_layout(cfg.env)
         memory = cfg.memory
+        self.memory = SplitMemory.from_config(memory, image_shape, layout.size, self.rng, self.frames)
+        self.ratio = ReplayRatio.from_config(memory)
         self.potential = None
         if memory.shaping_per_m_from_line:
             self.potential = LinePotential(
-                float_layout(cfg.env), memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m
+                layout, memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m
             )
-        self.sampler = BatchSampler(
-            self.memory.train,
-            cfg.iqn.batch_size,
-            self.device,
-            memory.mini_race_steps,
-            memory.mini_race_oversample,
-            self.potential,
-        )
+        self.sampler = self._batch_sampler(self.memory.train)
+        self.test_sampler = self._batch_sampler(self.memory.test) if self.memory.test is not None else None
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
         self._plateau_until: int | None = None
         self._batches_at_test = self.batches
@@ -253,6 +246,18 @@ class Trainer:
         self._longest_race_steps = RACE_STEPS_GUESS
         self._trained_maps = trained_maps(cfg.map_cycle.entries)
         self._interval = _IntervalStats()
+
+    def _batch_sampler(self, buffer: ReplayBuffer) -> BatchSampler:
+        """Batches of ``buffer`` drawn and shaped as the config says (mini-race times, line potential)."""
+        memory = self.cfg.memory
+        return BatchSampler(
+            buffer,
+            self.cfg.iqn.batch_size,
+            self.device,
+            memory.mini_race_steps,
+            memory.mini_race_oversample,
+            self.potential,
+        )
 
     def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
         """Resume from the run's checkpoint; or start fresh: ``init_from`` weights, then pretrained artifacts."""
@@ -478,20 +483,11 @@ class Trainer:
         }
         scalars.update(self._interval.scalars())
         self._interval = _IntervalStats()
-        test = self.memory.test
+        test = self.test_sampler
         due = self.batches - self._batches_at_test >= self.cfg.training.test_loss_every_batches or force_test_loss
-        if test is not None and len(test) > 0 and self.batches and due:
-            memory = self.cfg.memory
-            batch = test.sample(
-                self.cfg.iqn.batch_size,
-                values.gamma,
-                self.rng,
-                mini_race_steps=memory.mini_race_steps,
-                mini_race_oversample=memory.mini_race_oversample,
-            )
-            if self.potential is not None:
-                self.potential.apply(batch)
-            scalars["Training/loss_test"] = self.learner.test_loss(to_torch(batch, self.device))
+        if test is not None and len(test.buffer) > 0 and self.batches and due:
+            _, tensors = test.sample(values.gamma, self.rng)
+            scalars["Training/loss_test"] = self.learner.test_loss(tensors)
             self._batches_at_test = self.batches
         self.writer.add_scalars(scalars, self.frames)
 
