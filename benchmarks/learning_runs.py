@@ -10,7 +10,7 @@ seed's figures.
 
     python benchmarks/learning_runs.py --config configs/rl/cpu.yaml --minutes 10 --seeds 0 1 2 3 4 \
         --variant base --variant rr16=memory.number_times_single_memory_is_used_before_discard=16 \
-        [--map sprint | --map my_map.npy] [--cores-per-run 2] [--work runs-ab]
+        [--map sprint | --map my_map.npy] [--cores-per-run 2] [--work runs-ab] [--batches 30000]
 
 A variant is ``NAME`` or ``NAME=key=value[,key=value...]`` (keys as ``--set`` takes them).
 """
@@ -70,6 +70,7 @@ def launch(run: Run, args: argparse.Namespace, cores: list[int]) -> subprocess.P
         f"group={run.variant}",
         f"seed={run.seed}",
         f"training.max_minutes={args.minutes}",
+        *([f"training.max_batches={args.batches}"] if args.batches else []),
         "paths.runs=runs",
         "paths.tensorboard=tb",
         *(map_sets(args.map) if args.map else []),
@@ -112,8 +113,14 @@ def analyze(variants: list[str], args: argparse.Namespace) -> dict[str, Any]:
     hairpin = shutil.which("hairpin")
     command = [hairpin] if hairpin else [sys.executable, "-m", "hairpin.cli"]
     command += ["analyze", *(f"{v}-s*" for v in variants), "--runs-dir", "runs", "--logdir", "tb"]
-    interval = "1m" if args.minutes >= 2 else f"{args.minutes / 4:.3g}m"
-    command += ["--time-axis", "wall_minutes", "--interval", interval, "--window", args.window, "--format", "json"]
+    if args.batches:  # a batch budget: compare on batches, whatever else ran on the machine
+        step = max(args.batches // 10, 1)
+        command += ["--time-axis", "batches", "--step-interval", str(step)]
+        command += ["--window", args.window or str(max(args.batches // 5, 1))]
+    else:
+        interval = "1m" if args.minutes >= 2 else f"{args.minutes / 4:.3g}m"
+        command += ["--time-axis", "wall_minutes", "--interval", interval, "--window", args.window or "2m"]
+    command += ["--format", "json"]
     for v in variants:
         command += ["--group", f"{v}={v}-s*"]
     done = subprocess.run(command, cwd=args.work, capture_output=True, text=True)
@@ -147,9 +154,20 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME or NAME=key=value,... (repeatable)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--minutes", type=float, default=5.0, help="Wall-time budget of each run.")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        help="Gradient-batch budget of each run (then --minutes is only a safety stop, and the runs are compared on "
+        "the batch axis, so load beside them changes how long they take, not what they reach).",
+    )
     parser.add_argument("--map", default=None, help="Train and race on this map only (name or .npy file).")
     parser.add_argument("--cores-per-run", type=int, default=2)
-    parser.add_argument("--window", default="2m", help="Span of the eval finish rate at the end.")
+    parser.add_argument(
+        "--window",
+        default=None,
+        help="Span of the eval finish rate at the end (default 2m; with --batches, a fifth of them).",
+    )
     parser.add_argument("--work", type=Path, default=Path("runs-learning"), help="Folder of the runs and logs.")
     parser.add_argument("--cuda", action="store_true", help="Let the runs see the GPU.")
     parser.add_argument("--analyze-only", action="store_true", help="Summarise the runs already in --work.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -15,6 +15,9 @@ from hairpin.cli_errors import DEBUG_ENV, DEBUG_META, HairpinGroup
 from hairpin.config import dump_config, load_config
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
+
+if TYPE_CHECKING:
+    from hairpin.data.maps import DemoMap
 
 app = typer.Typer(
     cls=HairpinGroup,
@@ -156,6 +159,46 @@ def sim_generate(
     length = line_length_m(line)
     console.print(f"wrote {out}: {len(line)} points, {length:.0f} m; blocks: {' '.join(codes)}")
     console.print(json.dumps({"seed": seed, "blocks": codes, "length_m": length, "path": str(out)}))
+
+
+@sim_app.command("serve")
+def sim_serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 8478,
+    map_: Annotated[
+        str | None, typer.Option("--map", help="A built-in map's name or a reference-line .npy file (env.map).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    fault: Annotated[
+        str | None,
+        typer.Option(
+            help="Inject one failure: KIND or KIND@N, armed after N run steps (kinds: hairpin.game.emulator_faults)."
+        ),
+    ] = None,
+    parent_pid: Annotated[
+        int | None, typer.Option(help="Stop when this process is gone (a training run passes its own).")
+    ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Serve the TMInterface 2 protocol of the Python_Link plugin over the simulator (an emulated game) until Ctrl-C."""
+    from contextlib import suppress
+
+    from hairpin.game.emulator import Emulator, FaultPlan
+
+    try:
+        faults = FaultPlan.parse(fault) if fault else None
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--fault") from err
+    cfg = _load_drive_config(config, [*(set_ or []), *([f"env.map={map_}"] if map_ else [])])
+    emulator = Emulator(cfg.env, port=port, host=host, faults=faults)
+    emulator.listen()
+    if parent_pid is not None:
+        from hairpin.processes import stop_when_gone
+
+        stop_when_gone(parent_pid, emulator.stop)
+    print(f"emulated TMInterface 2 listening on {host}:{emulator.port} (map {cfg.env.map})", flush=True)
+    with suppress(KeyboardInterrupt):  # Ctrl-C is the way to stop it
+        emulator.serve_forever()
 
 
 @app.command("train")
@@ -327,7 +370,8 @@ def evaluate(
 
 
 demos_app = typer.Typer(
-    help="Demonstration datasets (Minari format): record expert episodes, export RL best races, inspect.",
+    help="Demonstration datasets (Minari format): record expert episodes or input scripts, export RL best races, "
+    "write a lap as an input script, inspect.",
     no_args_is_help=True,
 )
 app.add_typer(demos_app, name="demos")
@@ -356,12 +400,21 @@ def demos_record(
     seed: Annotated[int, typer.Option(help="Seed of the recording; episode j uses seed × 10⁶ + j.")] = 0,
     cars: Annotated[int, typer.Option(min=1, help="Cars driven at once.")] = 8,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
+    input_script: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input-script",
+            help="Replay this TMInterface input script instead of driving (repeatable): one episode per script, on "
+            "the one map given, or on the maps in the scripts' order; --episodes, --noise, --driver, --seed and "
+            "--cars do not apply.",
+        ),
+    ] = None,
     root: DatasetRootOption = Path("datasets"),
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Record episodes of the expert or the racing line in the simulator into a dataset (config: the ``sim drive``
-    YAML: driver, env, expert, racing_line)."""
+    """Record episodes of the expert or the racing line in the simulator into a dataset, or replay input scripts
+    (config: the ``sim drive`` YAML: driver, env, expert, racing_line)."""
     from hairpin.data.maps import resolve_maps
     from hairpin.data.record import write_expert_dataset
 
@@ -376,6 +429,10 @@ def demos_record(
             generated_blocks=generated_blocks,
             half_width=cfg.env.road_half_width_m,
         )
+        if input_script:
+            map_names = [m.strip() for m in maps.split(",") if m.strip()]
+            _record_scripts(cfg, demo_maps, map_names, input_script, out, root, capture_every_steps, overwrite)
+            return
         meta = write_expert_dataset(
             cfg,
             demo_maps,
@@ -395,6 +452,75 @@ def demos_record(
         f"wrote {meta.directory}: {len(meta.episodes)} episodes ({finished} finished), {meta.n_frames} frames, "
         f"{meta.recording['frames_per_s']:,.0f} frames/s; Minari id {meta.dataset_id}"
     )
+
+
+def _record_scripts(
+    cfg: DriveConfig,
+    demo_maps: list[DemoMap],
+    map_names: list[str],
+    scripts: list[Path],
+    out: str,
+    root: Path,
+    capture_every_steps: int,
+    overwrite: bool,
+) -> None:
+    """``demos record --input-script``: each script replayed on its map into dataset ``out``."""
+    from hairpin.data.input_script import InputScriptError
+    from hairpin.data.script_replay import write_script_dataset
+
+    if len(demo_maps) not in (1, len(scripts)):
+        names = ", ".join(m.name for m in demo_maps)
+        raise InputScriptError(
+            f"{len(scripts)} input script(s) for {len(demo_maps)} maps ({names}): give one map for all of them, or "
+            "one per script in the same order"
+        )
+    script_maps = demo_maps * len(scripts) if len(demo_maps) == 1 else demo_maps
+    if cfg.env.backend == "game" and len(map_names) != len(demo_maps):
+        raise InputScriptError("to record scripts in the game, name their maps with --maps (not --generated)")
+    game_maps = map_names * len(scripts) if len(map_names) == 1 else map_names
+    meta = write_script_dataset(
+        cfg.env,
+        list(zip(scripts, script_maps, strict=True)),
+        root=root,
+        name=out,
+        capture_every_steps=capture_every_steps,
+        overwrite=overwrite,
+        console=console,
+        game=cfg.game,
+        game_maps=game_maps,
+    )
+    for replay in meta.recording["replays"]:
+        lap = format_lap(replay["race_time_ms"] if replay["finished"] else None)
+        console.print(f"{replay['script']} on {replay['map']}: {lap}", markup=False, highlight=False)
+    console.print(f"wrote {meta.directory}: {len(meta.episodes)} episodes, {meta.n_frames} frames")
+
+
+@demos_app.command("script")
+def demos_script(
+    map_: Annotated[str, typer.Argument(metavar="MAP", help="A built-in map's name or a reference-line .npy file.")],
+    out: Annotated[Path, typer.Option(help="The TMInterface input script to write.")],
+    driver: DriverOption = None,
+    noise: Annotated[float | None, typer.Option(help="Expert noise in [0, 1] (overrides expert.noise).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the lap's driving style and mistakes (when noise > 0).")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Drive a lap (the expert's or the racing line's, no start noise) and write its inputs as a TMInterface input
+    script, which ``demos record --input-script`` (or TMInterface) replays."""
+    from hairpin.atomic import atomic_write_text
+    from hairpin.data.maps import resolve_maps
+    from hairpin.data.script_replay import lap_script
+    from hairpin.outputs import check_writable_output
+
+    overrides = [*(set_ or [])] + ([f"expert.noise={noise}"] if noise is not None else [])
+    cfg = _load_drive_config(config, overrides + ([f"driver={driver}"] if driver is not None else []))
+    check_writable_output(out, overwrite)
+    (demo_map,) = resolve_maps([map_], half_width=cfg.env.road_half_width_m)
+    text, episode = lap_script(cfg, demo_map, seed=seed)
+    atomic_write_text(out, text)
+    lap = format_lap(episode.final_race_time_ms if episode.terminated else None)
+    console.print(f"wrote {out}: {cfg.driver} lap on {demo_map.name}, {lap}, {len(text.splitlines())} lines")
 
 
 @demos_app.command("info")

@@ -1,11 +1,14 @@
-"""Whether a process of this host is alive, for cleaning up what a dead process left behind (spools, temp folders)."""
+"""Whether a process of this host is alive, for cleaning up what a dead process left behind (spools, temp folders,
+helper processes)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 
-__all__ = ["pid_alive"]
+__all__ = ["pid_alive", "stop_when_gone"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -27,3 +30,16 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def stop_when_gone(pid: int, stop: Callable[[], None], every_s: float = 1.0) -> threading.Thread:
+    """Call ``stop`` once process ``pid`` is gone (checked every ``every_s`` seconds, in a daemon thread)."""
+
+    def watch() -> None:
+        while pid_alive(pid):
+            threading.Event().wait(every_s)
+        stop()
+
+    thread = threading.Thread(target=watch, name=f"stop-when-{pid}-gone", daemon=True)
+    thread.start()
+    return thread

@@ -91,6 +91,25 @@ def test_config_change_is_refused_then_recorded(tmp_path: Path) -> None:
         RunManifest.open_or_create(tmp_path, config=moved, seed=8)
 
 
+def test_a_key_added_by_a_newer_hairpin_at_its_default_does_not_block_a_resume(tmp_path: Path) -> None:
+    class Before(ConfigModel):
+        lr: float = 1e-3
+
+    class After(ConfigModel):
+        lr: float = 1e-3
+        backend: str = "sim"
+
+    RunManifest.open_or_create(tmp_path, config=Before(), seed=1)
+    reopened = RunManifest.open_or_create(tmp_path, config=After(), seed=1)  # the new key at its default: allowed
+    assert reopened.config_changes[-1].changes == {"backend": [None, "sim"]}  # ... and recorded
+    with pytest.raises(RunManifestError, match="backend: 'sim' -> 'game'"):  # stored now: a change is a change
+        RunManifest.open_or_create(tmp_path, config=After(backend="game"), seed=1)
+    fresh = tmp_path / "fresh"
+    RunManifest.open_or_create(fresh, config=Before(), seed=1)
+    with pytest.raises(RunManifestError, match="backend: None -> 'game'"):  # new, but not at its default
+        RunManifest.open_or_create(fresh, config=After(backend="game"), seed=1)
+
+
 def test_config_diff_names_dotted_leaves() -> None:
     assert config_diff({"a": {"b": 1, "c": [1]}}, {"a": {"b": 1, "c": [2]}, "d": 3}) == {
         "a.c": [[1], [2]],

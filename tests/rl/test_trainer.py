@@ -222,7 +222,7 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
     try:
         n_floats, size = float_layout(cfg.env).size, cfg.env.image_size
 
-        def record(entry: int, greedy: list[bool]) -> RaceRecord:
+        def record(entry: int, greedy: list[bool], start_m: float = 0.0, terminated: bool = False) -> RaceRecord:
             steps = len(greedy)
             return RaceRecord(
                 collector=0,
@@ -232,10 +232,11 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
                 actions=np.zeros(steps, np.int64),
                 rewards=np.zeros(steps, np.float32),
                 greedy=np.array(greedy),
-                terminated=False,
+                terminated=terminated,
                 race_time_ms=50 * steps,
                 mean_q=0.0,
                 weights_version=0,
+                start_m=start_m,
             )
 
         trainer._add_race(record(1, [True] * 40))  # a greedy eval race
@@ -244,6 +245,13 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
         trainer._add_race(record(0, [True] * 30 + [False] * 10))
         trainer._add_race(record(0, [False] * 5 + [True] * 15))
         assert trainer._interval.scalars()["RL/random_step_share"] == pytest.approx(15 / 60)  # eval race not counted
+        frames, explo = trainer.frames, trainer.status.race_log.tallies[("short", "explo")]
+        races = explo.races
+        trainer._add_race(record(0, [True] * 8, start_m=300.0, terminated=True))  # a random start reaching the finish
+        assert trainer.frames == frames + 8  # its frames count and it trains ...
+        assert trainer.status.race_log.best_ms == {} and explo.races == races
+        trainer._add_race(record(0, [True] * 9, terminated=True))  # ... but only a race from the start line is a lap
+        assert trainer.status.race_log.best_ms == {"short": 450} and explo.races == races + 1
     finally:
         trainer.close()
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from hairpin.config.base import ConfigModel, NonEmptyStr, Seed, number_text
+from hairpin.config.game import GameConfig
 from hairpin.config.memory import MemoryConfig
 from hairpin.config.nn import NNConfig
 from hairpin.config.schedules import Schedule, schedule_values
@@ -87,6 +88,20 @@ class ExplorationConfig(ConfigModel):
     epsilon_is_step_share: bool = True
     """ε is the share of steps that are random (a held action starts with probability ε / (hold × (1 − ε) + ε));
     False: ε is the probability that a random action starts, so holds make the random share several times ε."""
+    random_start_share: float = Field(0.0, ge=0, le=1)
+    """Share of exploration races that start at a random place along the map (on the racing line, at a fraction of
+    its speed) instead of the start line, so every part of the map is practised early (``rl/random_starts.py``).
+    Their times are not laps: they fill the buffer but stay out of the race statistics. 0: every race starts on the
+    start line."""
+    random_start_speed: tuple[float, float] = (0.5, 1.0)
+    """Start speed of those races, as a range of fractions of the racing line's speed at the start place."""
+
+    @model_validator(mode="after")
+    def _check_start_speed(self) -> ExplorationConfig:
+        lo, hi = self.random_start_speed
+        if not 0 <= lo <= hi <= 1.5:
+            raise ValueError(f"random_start_speed must be [lo, hi] with 0 ≤ lo ≤ hi ≤ 1.5, got [{lo}, {hi}]")
+        return self
 
 
 class ScheduleConfig(ConfigModel):
@@ -264,6 +279,7 @@ class RLConfig(ConfigModel):
     performance: PerformanceConfig = PerformanceConfig()
     map_cycle: MapCycleConfig = MapCycleConfig()
     training: TrainingConfig = TrainingConfig()
+    game: GameConfig = GameConfig()
 
     @model_validator(mode="after")
     def _run_name_is_a_directory_name(self) -> RLConfig:
@@ -285,4 +301,35 @@ class RLConfig(ConfigModel):
         too_small = self.nn.vis.image_too_small(self.env.image_size)
         if too_small is not None:
             raise ValueError(f"env.{too_small}")
+        return self
+
+    @model_validator(mode="after")
+    def _game_fits(self) -> RLConfig:
+        """With the game backend: one car per collector, a port per collector, a game map for every map."""
+        if self.env.backend != "game":
+            return self
+        perf, game = self.performance, self.game
+        if perf.cars_per_collector != 1:
+            raise ValueError(
+                f"env.backend: game drives one game per collector: set performance.cars_per_collector: 1 "
+                f"(got {perf.cars_per_collector}) and raise gpu_collectors_count to run more games"
+            )
+        last_port = game.port_of(perf.gpu_collectors_count - 1)
+        if last_port > 65535:
+            raise ValueError(
+                f"game.base_tmi_port {game.base_tmi_port} + {perf.gpu_collectors_count} collectors runs past port "
+                f"65535 (collector k uses base_tmi_port + k)"
+            )
+        if self.exploration.random_start_share > 0:
+            raise ValueError(
+                "exploration.random_start_share must be 0 with env.backend: game (every game race starts on the start "
+                "line)"
+            )
+        if game.launch.kind in ("windows", "linux"):
+            missing = [e.map for e in self.map_cycle.entries if e.map not in game.maps]
+            if missing:
+                raise ValueError(
+                    f"game.maps has no game map for {', '.join(dict.fromkeys(missing))}: give each map-cycle map its "
+                    "game file, e.g. game.maps: {MAP: {path: 'My Challenges/NAME.Challenge.Gbx'}}"
+                )
         return self

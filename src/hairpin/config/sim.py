@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from hairpin.config.base import ConfigModel, check_files
+from hairpin.config.game import GameConfig
 
 __all__ = [
     "CameraConfig",
@@ -154,6 +155,9 @@ class RewardConfig(ConfigModel):
 class EnvConfig(ConfigModel):
     """Everything one simulated race needs."""
 
+    backend: Literal["sim", "game"] = "sim"
+    """Who runs the races: ``sim``, the built-in simulator; ``game``, Trackmania through TMInterface 2 (or its
+    emulator), set up in the ``game`` section of an RL config. ``sim drive`` and demo recording always use the sim."""
     map: MapName = "sprint"
     """A built-in map's name or a reference-line ``.npy`` file."""
     image_size: int = Field(64, ge=16, le=512)
@@ -179,6 +183,23 @@ class EnvConfig(ConfigModel):
     physics: PhysicsConfig = PhysicsConfig()
     camera: CameraConfig = CameraConfig()
     reward: RewardConfig = RewardConfig()
+
+    @model_validator(mode="after")
+    def _game_can_do_it(self) -> EnvConfig:
+        """The game starts every race from the map's saved start and reports no wall contact."""
+        if self.backend == "game":
+            if self.start_noise:
+                raise ValueError("start_noise must be 0 with backend: game (every race starts from the map's start)")
+            if self.reward.per_wall_contact_s:
+                raise ValueError(
+                    "reward.per_wall_contact_s must be 0 with backend: game (the game reports no wall contact)"
+                )
+            tick = self.physics.tick_s
+            if tick != 0.01:
+                raise ValueError(
+                    f"physics.tick_s must be 0.01 with backend: game (the game ticks every 10 ms), not {tick}"
+                )
+        return self
 
 
 class ExpertConfig(ConfigModel):
@@ -244,3 +265,5 @@ class DriveConfig(ConfigModel):
     env: EnvConfig = EnvConfig()
     expert: ExpertConfig = ExpertConfig()
     racing_line: RacingLineConfig = RacingLineConfig()
+    game: GameConfig = GameConfig()
+    """How to reach and launch the game when ``env.backend`` is ``game`` (``demos record --input-script``)."""

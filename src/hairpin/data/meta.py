@@ -123,7 +123,7 @@ class DatasetMeta(_Record):
     format_version: Literal[1, 2] = FORMAT_VERSION
     name: str
     dataset_id: str
-    source: Literal["expert", "rl-best"]
+    source: Literal["expert", "rl-best", "script"]
     created: str
     code_version: str
     image_size: int

@@ -142,27 +142,39 @@ def read_best_races(runs: Sequence[str | Path]) -> tuple[EnvConfig, list[BestRac
 
 
 def replay_actions(
-    env: EnvConfig, demo_map: DemoMap, tick_actions: np.ndarray, capture_every_steps: int = 1
+    env: EnvConfig,
+    demo_map: DemoMap,
+    tick_actions: np.ndarray,
+    capture_every_steps: int = 1,
+    race: Any = None,
 ) -> Episode:
-    """Drive ``tick_actions`` (K,) from the start line (no start noise) until the race ends or the actions do."""
+    """Drive ``tick_actions`` (K,) from the start line (no start noise) until the race ends or the actions do.
+
+    ``race`` is the car to drive, with ``RaceSim``'s interface (default: a simulator on ``demo_map``). One without
+    ``step_ticks`` (the game: ``hairpin.game.race.GameRace``) takes one action per 50 ms step: each step holds the
+    action of its first tick, and the episode records what was driven."""
     env = env.model_copy(update={"start_noise": 0.0})
-    sim = RaceSim(env, [demo_map.track])
-    sim.reset_cars([0], np.random.default_rng(0))
+    race = race if race is not None else RaceSim(env, [demo_map.track])
+    race.reset_cars([0], np.random.default_rng(0))
     ticks = env.physics.ticks_per_step
     builder = EpisodeBuilder(
         demo_map.name,
         None,
         capture_every_steps=capture_every_steps,
         ticks_per_step=ticks,
-        image=sim.image[0],
-        floats=sim.floats[0],
-        race_time_ms=int(sim.info(0)["race_time_ms"]),
+        image=race.image[0],
+        floats=race.floats[0],
+        race_time_ms=int(race.info(0)["race_time_ms"]),
     )
     terminated = truncated = False
     for step in tick_actions.reshape(-1, ticks):  # (ticks,) per step
-        keys = ACTION_KEYS[step]  # (ticks, 4)
-        result = sim.step_ticks(keys[None], keys[-1][None])
-        builder.step(step, float(result.reward[0]), sim.image[0], sim.floats[0], int(sim.info(0)["race_time_ms"]))
+        if hasattr(race, "step_ticks"):
+            keys = ACTION_KEYS[step]  # (ticks, 4)
+            result = race.step_ticks(keys[None], keys[-1][None])
+        else:
+            step = np.full_like(step, step[0])
+            result = race.step(step[:1])
+        builder.step(step, float(result.reward[0]), race.image[0], race.floats[0], int(race.info(0)["race_time_ms"]))
         terminated, truncated = bool(result.terminated[0]), bool(result.truncated[0])
         if terminated or truncated:
             break
@@ -170,9 +182,9 @@ def replay_actions(
     return builder.finish(
         terminated=terminated,
         truncated=truncated or not terminated,
-        image=sim.image[0],
-        floats=sim.floats[0],
-        race_time_ms=int(sim.info(0)["race_time_ms"]),
+        image=race.image[0],
+        floats=race.floats[0],
+        race_time_ms=int(race.info(0)["race_time_ms"]),
     )
 
 

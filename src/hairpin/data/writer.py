@@ -189,7 +189,7 @@ class DatasetWriter:
         name: str,
         *,
         env: EnvConfig,
-        source: Literal["expert", "rl-best"],
+        source: Literal["expert", "rl-best", "script"],
         maps: Sequence[DemoMap],
         expert: ExpertConfig | None = None,
         capture_every_steps: int = 1,

@@ -1,18 +1,23 @@
-"""Collector processes: each drives a vector of simulated cars with batched inference and sends whole races.
+"""Collector processes: each drives a vector of simulated cars (or, with ``env.backend: game``, one game) with
+batched inference and sends whole races.
 
 A collector follows the map cycle car by car, acts with its own copy of the online network (pulled from the
 learner's shared weights every ``update_inference_network_every_n_actions`` actions), explores with ε and
 Boltzmann-ε from the schedules at the learner's current frame count, and sends every finished or cut-off race to
 the learner. It waits, and never drops a race, when the learner asks it to (``may_run`` cleared) or has too many of
-its races still to take.
+its races still to take. A game that fails mid-race loses that race (none is sent half); the collector reconnects,
+relaunching the game if it died, and drives on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
+from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -20,16 +25,23 @@ import torch
 from hairpin.actions import N_ACTIONS
 from hairpin.config.rl import RLConfig
 from hairpin.devices import resolve_device
+from hairpin.game.errors import GameError
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import Explorer
 from hairpin.rl.lockfree import RaceSlots, SharedFlag
 from hairpin.rl.map_cycle import MapCycle, unique_maps
 from hairpin.rl.race_channel import RaceRecord, send_race
+from hairpin.rl.random_starts import RandomStarts
 from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.shared_weights import SharedWeights
 from hairpin.sim.race import RaceSim, float_layout
 
+if TYPE_CHECKING:
+    from hairpin.game.race import GameRace
+
 __all__ = ["CollectorLinks", "collector_main", "make_network"]
+
+log = logging.getLogger("hairpin.collector")
 
 WAIT_POLL_S = 0.5
 """How often a waiting collector checks whether it should stop."""
@@ -73,7 +85,8 @@ def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Conne
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     parent = os.getppid()
     try:
-        _collect(index, cfg, links, conn, seed, parent)
+        with ExitStack() as resources:  # the game connection and the emulator a game collector started
+            _collect(index, cfg, links, conn, seed, parent, resources)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the learner handles it
         pass
     except (BrokenPipeError, ConnectionResetError):
@@ -84,7 +97,23 @@ def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Conne
         # the spool went with the learner that died: nothing to report
 
 
-def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int, parent: int) -> None:
+def _open_cars(
+    cfg: RLConfig, index: int, maps: list[str], car_tracks: Sequence[int], resources: ExitStack
+) -> RaceSim | GameRace:
+    """The collector's cars: a vector of simulated cars, or with ``env.backend: game`` its one game (``GameRace``
+    offers the same interface; its connection is closed when ``resources`` closes)."""
+    if cfg.env.backend == "game":
+        from hairpin.game.race import collector_race
+
+        race = collector_race(cfg, index, maps, car_tracks)
+        resources.callback(race.close)
+        return race
+    return RaceSim(cfg.env, maps, cfg.performance.cars_per_collector, car_tracks=car_tracks)
+
+
+def _collect(
+    index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int, parent: int, resources: ExitStack
+) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     device = resolve_device(cfg.performance.collector_device)
@@ -96,8 +125,10 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
     cycles = [MapCycle(entries, start=index * n_cars + car) for car in range(n_cars)]
     car_entry = [cycle.next() for cycle in cycles]
     greedy = np.array([not entries[e].is_exploration for e in car_entry])  # (n,) eval races act greedily
-    sim = RaceSim(cfg.env, maps, n_cars, car_tracks=[maps.index(entries[e].map) for e in car_entry])
+    sim = _open_cars(cfg, index, maps, [maps.index(entries[e].map) for e in car_entry], resources)
     sim.reset_cars(range(n_cars), rng)
+    starts = RandomStarts(cfg, sim.pack.tracks)
+    start_m = np.zeros(n_cars)  # where each car's race in progress started along the line
     races = _Races(n_cars)
     for car in range(n_cars):
         races.start(car, sim.image[car], sim.floats[car])
@@ -122,7 +153,14 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             explo.tau_epsilon_boltzmann,
             epsilon_is_step_share=explo.epsilon_is_step_share,
         )
-        result = sim.step(actions)
+        try:
+            result = sim.step(actions)
+        except GameError as err:  # the game failed mid-race: the race is dropped (never sent half), a new one starts
+            log.warning("collector %d: %s; race discarded, reconnecting", index, err)
+            sim.reset_cars([0], rng)
+            explorer.reset(np.array([0]))
+            races.start(0, sim.image[0], sim.floats[0])
+            continue
         actions_since_pull += n_cars
         for car in range(n_cars):
             races.actions[car].append(int(actions[car]))
@@ -145,6 +183,7 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
                 race_time_ms=sim.info(int(car))["race_time_ms"],  # type: ignore[arg-type]
                 mean_q=float(np.mean(races.q[car])),
                 weights_version=version,
+                start_m=float(start_m[car]),
             )
             if not _wait_for_slot(links, index, parent):
                 return
@@ -155,7 +194,9 @@ def _collect(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection,
             greedy[car] = not entries[car_entry[car]].is_exploration
             sim.assign_track(int(car), maps.index(entries[car_entry[car]].map))
         if len(ended):
-            sim.reset_cars(ended, rng)
+            places = [starts.draw(int(sim.track_id[c]), rng) if not greedy[c] else None for c in ended.tolist()]
+            start_m[ended] = [place.s_m if place else 0.0 for place in places]
+            sim.reset_cars(ended, rng, places)
             explorer.reset(ended)
             for car in ended.tolist():
                 races.start(car, sim.image[car], sim.floats[car])

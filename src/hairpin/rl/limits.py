@@ -1,7 +1,9 @@
 """The limit of each map of a run's map cycle (DESIGN §8): the lap every race is read against.
 
-A map cycle entry's ``limit_ms`` wins (the best lap the user gives, as for a real-game map); otherwise the limit
-is the built-in simulator's racing-line lap (``hairpin.sim.racing_line``), computed once and cached by content.
+A map cycle entry's ``limit_ms`` wins (the best lap the user gives, as for a real-game map), then, with the game
+backend, the game map's ``game.maps[MAP].limit_ms``; otherwise the limit is the built-in simulator's racing-line lap
+(``hairpin.sim.racing_line``), computed once and cached by content (a real game's map without a given limit has
+none; its emulator's is the sim's).
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ def map_limit(cfg: RLConfig, name: str) -> int | None:
 
     entries = [e for e in cfg.map_cycle.entries if e.short_name == name]
     given = [e.limit_ms for e in entries if e.limit_ms is not None]
+    if cfg.env.backend == "game":  # the best lap the user gives for the game map (DESIGN §8)
+        game_maps = [cfg.game.maps[e.map] for e in entries if e.map in cfg.game.maps]
+        given += [m.limit_ms for m in game_maps if m.limit_ms is not None]
+        if not given and cfg.game.launch.kind != "emulator":
+            return None  # the simulator's racing line says nothing about a real game's map
     if given:
         return given[0]
     track = load_map(entries[0].map if entries else name, half_width=cfg.env.road_half_width_m)

@@ -39,6 +39,7 @@ class RaceRecord(NamedTuple):
     race_time_ms: int
     mean_q: float  # mean over the race of the chosen action's Q
     weights_version: int
+    start_m: float = 0.0  # where the race started along the line (> 0: a random start, not a lap)
 
 
 ARRAYS = ("frames", "floats", "actions", "rewards", "greedy")

@@ -87,6 +87,19 @@ def _as_json_dict(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(tree)))
 
 
+def _keys_added_at_default(old: Mapping[str, Any], config: BaseModel | Mapping[str, Any]) -> set[str]:
+    """Keys a newer hairpin added to the config that ``old`` (a run's stored config) lacks, where ``config`` holds
+    their default: such a key changes nothing the run did, so it does not block a resume (it is still recorded)."""
+    if not isinstance(config, BaseModel):
+        return set()
+    try:
+        defaults = _flatten(_as_json_dict(type(config)()))
+    except ValueError:  # a config model without a default for every field
+        return set()
+    flat_old, flat_new = _flatten(old), _flatten(_as_json_dict(config))
+    return {k for k, v in flat_new.items() if k not in flat_old and k in defaults and defaults[k] == v}
+
+
 class RunManifest(_Record):
     """The contents of run.json, with the methods that change it; each method saves before it returns."""
 
@@ -194,7 +207,12 @@ class RunManifest(_Record):
         changes = config_diff(manifest.config, _as_json_dict(config))
         if seed != manifest.seed:
             changes["seed"] = [manifest.seed, seed]
-        binding = [key for key in changes if not any(key == p or key.startswith(f"{p}.") for p in free_keys)]
+        new_at_default = _keys_added_at_default(manifest.config, config)
+        binding = [
+            key
+            for key in changes
+            if key not in new_at_default and not any(key == p or key.startswith(f"{p}.") for p in free_keys)
+        ]
         if binding and not allow_config_change:
             lines = "\n  ".join(f"{key}: {changes[key][0]!r} -> {changes[key][1]!r}" for key in binding)
             raise RunManifestError(

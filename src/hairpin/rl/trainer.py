@@ -175,7 +175,7 @@ class Trainer:
 
     def _open(self, init_from: Path | None, reset_schedules: bool, allow_config_change: bool) -> None:
         cfg = self.cfg
-        free_keys = ("training", "performance", "paths")
+        free_keys = ("training", "performance", "paths", "game")
         RunManifest.check_reopen(
             self.run_dir, config=cfg, seed=cfg.seed, allow_config_change=allow_config_change, free_keys=free_keys
         )
@@ -395,6 +395,8 @@ class Trainer:
                 record.frames, record.floats, record.actions, record.rewards, record.terminated, record.greedy
             )
             self.ratio.record_added(added)
+        if record.start_m > 0:
+            return  # a race started along the map (``rl/random_starts.py``): its time is not a lap
         limit = self.limits_ms.get(entry.short_name)
         scalars = race_scalars(entry, record.race_time_ms, finished, record.mean_q, limit, self._trained_maps)
         self.writer.add_scalars(scalars, self.frames)

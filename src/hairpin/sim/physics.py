@@ -26,7 +26,7 @@ from hairpin.sim.refline import POINT_SPACING_M
 from hairpin.sim.track import TrackPack
 from hairpin.sim.tracking import advance_index, progress_along
 
-__all__ = ["PhysicsParams", "advance_cars", "advance_pack", "physics_params", "reset_car"]
+__all__ = ["PhysicsParams", "advance_cars", "advance_pack", "physics_params", "place_car", "reset_car"]
 
 START_BACK_WALL_M = 5.0
 """A wall stands this far behind the start line."""
@@ -316,10 +316,32 @@ def advance_pack(
 
 def reset_car(row: np.ndarray, pack: TrackPack, track_id: int, lateral_m: float = 0.0, yaw_offset: float = 0.0) -> None:
     """Put a car at standstill on the start of its track, optionally shifted right by ``lateral_m``."""
+    place_car(row, pack, track_id, 0.0, lateral_m, yaw_offset)
+
+
+def place_car(
+    row: np.ndarray,
+    pack: TrackPack,
+    track_id: int,
+    s_m: float,
+    lateral_m: float = 0.0,
+    yaw_offset: float = 0.0,
+    speed: float = 0.0,
+) -> None:
+    """Put a car ``s_m`` metres along its track (snapped to a line point), shifted right by ``lateral_m``, heading
+    along the line (plus ``yaw_offset``) at ``speed``; the race clock starts at 0 there, and the checkpoints
+    behind it count as passed."""
     track = pack.tracks[track_id]
-    pos, yaw = track.start_pose()
+    i = min(max(round(s_m / POINT_SPACING_M), 0), track.n_points - 1)
+    tx, tz = track.tangent[i]
     row[:] = 0.0
-    nx, nz = track.tangent[0, 1], -track.tangent[0, 0]
-    row[st.X], row[st.Y], row[st.Z] = pos[0] + lateral_m * nx, pos[1], pos[2] + lateral_m * nz
-    row[st.YAW] = yaw + yaw_offset
+    nx, nz = tz, -tx  # right of the line
+    row[st.X] = track.centre[i, 0] + lateral_m * nx
+    row[st.Y] = track.centre[i, 1]
+    row[st.Z] = track.centre[i, 2] + lateral_m * nz
+    row[st.YAW] = math.atan2(tx, tz) + yaw_offset
+    row[st.VX], row[st.VZ] = speed * math.sin(row[st.YAW]), speed * math.cos(row[st.YAW])
+    row[st.IDX] = i
+    row[st.S] = row[st.S_BEST] = i * POINT_SPACING_M
+    row[st.NEXT_CP] = float(np.count_nonzero(track.checkpoints <= row[st.S]))
     row[st.GEAR] = 1.0

@@ -16,12 +16,12 @@ from hairpin.config.sim import EnvConfig
 from hairpin.obs import FloatLayout
 from hairpin.sim import state as st
 from hairpin.sim.maps import load_map
-from hairpin.sim.physics import advance_pack, physics_params, reset_car
+from hairpin.sim.physics import _gear_and_rpm, advance_pack, physics_params, place_car
 from hairpin.sim.render import Renderer
 from hairpin.sim.sensors import sim_floats
 from hairpin.sim.track import Track, TrackPack
 
-__all__ = ["RaceSim", "StepResult", "float_layout", "time_limit_s"]
+__all__ = ["RaceSim", "StartPlace", "StepResult", "float_layout", "time_limit_s"]
 
 
 def float_layout(cfg: EnvConfig) -> FloatLayout:
@@ -37,6 +37,14 @@ def float_layout(cfg: EnvConfig) -> FloatLayout:
 def time_limit_s(cfg: EnvConfig, track: Track) -> float:
     """Race time after which an unfinished race is cut off."""
     return cfg.time_limit_s if cfg.time_limit_s is not None else 20.0 + track.length_m / 8.0
+
+
+class StartPlace(NamedTuple):
+    """Where a race starts other than on the start line: metres along the line, metres right of it, speed (m/s)."""
+
+    s_m: float
+    lateral_m: float = 0.0
+    speed: float = 0.0
 
 
 class StepResult(NamedTuple):
@@ -108,13 +116,25 @@ class RaceSim:
         """Move ``car`` to track ``track_index`` of the pack; it takes effect at its next reset."""
         self.track_id[car] = track_index
 
-    def reset_cars(self, cars: np.ndarray | Sequence[int], rng: np.random.Generator) -> None:
-        """Put the given cars back on their start lines (with the configured start noise)."""
+    def reset_cars(
+        self,
+        cars: np.ndarray | Sequence[int],
+        rng: np.random.Generator,
+        places: Sequence[StartPlace | None] | None = None,
+    ) -> None:
+        """Put the given cars back on their start lines (with the configured start noise), or, where ``places``
+        (one per car) gives one, at that place along the line with the race clock at 0."""
         noise = self.cfg.start_noise
-        for c in cars:
+        for k, c in enumerate(cars):
             lateral = rng.uniform(-2.0, 2.0) * noise if noise else 0.0
             yaw = rng.uniform(-0.1, 0.1) * noise if noise else 0.0
-            reset_car(self.state[c], self.pack, int(self.track_id[c]), lateral, yaw)
+            place = places[k] if places is not None else None
+            row = self.state[c]
+            if place is None:
+                place_car(row, self.pack, int(self.track_id[c]), 0.0, lateral, yaw)
+            else:
+                place_car(row, self.pack, int(self.track_id[c]), place.s_m, place.lateral_m + lateral, yaw, place.speed)
+                _gear_and_rpm(row, place.speed, self.gear_speeds, self.params)
             self.prev_keys[c] = 0.0
         self.observe(cars)
 
