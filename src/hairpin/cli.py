@@ -701,6 +701,71 @@ def plot_runs(
         console.print(f"{title}: {len(plots)} figures, {report}")
 
 
+def _seed_list(text: str | None) -> list[int]:
+    try:
+        return [int(part) for part in (text or "").split(",") if part.strip()]
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{text!r}: seeds are integers separated by commas, e.g. 0,2", param_hint="--seeds"
+        ) from err
+
+
+@app.command("study")
+def study(
+    file: Annotated[Path, typer.Argument(help="Study YAML (configs/studies/).", exists=True, dir_okay=False)],
+    dry_run: Annotated[bool, typer.Option(help="Print the plan and what is cached; run nothing.")] = False,
+    status: Annotated[bool, typer.Option(help="Print each stage's and run's state from disk; run nothing.")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Only this stage, variant or run, with what it needs (repeatable).")
+    ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Only these seeds, comma-separated: 0,2.")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Nodes run at once (default: as many as the cores allow).")
+    ] = None,
+    ray: Annotated[str | None, typer.Option(help="Run on a Ray cluster at this address (or auto).")] = None,
+    studies_dir: Annotated[Path, typer.Option(help="Parent of the study folders.")] = Path("studies"),
+) -> None:
+    """Run a study: its pretraining stages and RL variants × seeds as a graph keyed by content. Running it again skips
+    what is done, resumes what was interrupted and retries what failed."""
+    import shlex
+    import time
+
+    from hairpin.study.display import print_plan, print_status
+    from hairpin.study.plan import build_plan, default_cores
+    from hairpin.study.runner import check_ray, run_study
+    from hairpin.study.spec import load_study
+    from hairpin.study.state import cached_nodes
+
+    started = time.monotonic()
+    if ray is not None:
+        check_ray(ray)
+    spec = load_study(file)
+    plan = build_plan(spec, studies_dir / spec.name, only=only or [], seeds=_seed_list(seeds))
+    if status:
+        print_status(plan, console)
+        return
+    cached = cached_nodes(plan)
+    if dry_run:
+        print_plan(plan, cached, console, time.monotonic() - started)
+        return
+    cores = default_cores()
+    args = [str(file), *(f"--only={name}" for name in only or []), *([f"--seeds={seeds}"] if seeds else [])]
+    args += [f"--jobs={jobs}"] if jobs else []
+    try:
+        outcome = run_study(
+            plan, jobs=jobs or cores, cores=cores, console=console, command=shlex.join(["hairpin", "study", *args])
+        )
+    except KeyboardInterrupt:
+        console.print("interrupted: the runs saved their checkpoints; the same command goes on where they stopped")
+        raise typer.Exit(130) from None
+    if outcome.report is not None:
+        console.print(f"report: {outcome.report}")
+    if outcome.failed or outcome.blocked:
+        blocked = f"; not run, needing them: {', '.join(outcome.blocked)}" if outcome.blocked else ""
+        console.print(f"[red]failed:[/red] {', '.join(outcome.failed)}{blocked} (errors: {plan.study_dir / 'state'})")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

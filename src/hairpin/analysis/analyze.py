@@ -22,7 +22,7 @@ from hairpin.analysis.run import BATCHES_TAG, Run, base_name, load_run
 from hairpin.analysis.runs import RunCatalog
 from hairpin.analysis.tables import Cell, Subject, duration_cells, overlap_notes, race_cells, scalar_cells
 
-__all__ = ["DEFAULT_SCALARS", "Analysis", "AnalysisOptions", "analyze"]
+__all__ = ["DEFAULT_SCALARS", "Analysis", "AnalysisOptions", "analyze", "compare", "load_runs"]
 
 DEFAULT_SCALARS = (
     "loss",
@@ -200,15 +200,27 @@ def _interval(options: AnalysisOptions, axis: str, window_end: float) -> float:
     return nice_interval(window_end, axis)
 
 
-def analyze(options: AnalysisOptions) -> Analysis:
-    """Read the runs of ``options`` and compute the comparison."""
+def load_runs(options: AnalysisOptions) -> list[Run]:
+    """Read the runs ``options`` names (or its ``--group`` patterns match), in order."""
     if not options.gap_minutes > 0:
         raise AnalysisError(f"--gap-minutes must be positive, got {options.gap_minutes}")
     patterns = list(options.runs) or [pattern for _, pattern in _group_patterns(options.groups)]
     catalog = RunCatalog(options.logdir, options.runs_dir)
     if not patterns:
         raise AnalysisError(f"name at least one run; the runs are: {', '.join(catalog.names()) or 'none'}")
-    runs = [load_run(source, options.gap_minutes) for source in catalog.resolve(patterns)]
+    return [load_run(source, options.gap_minutes) for source in catalog.resolve(patterns)]
+
+
+def analyze(options: AnalysisOptions) -> Analysis:
+    """Read the runs of ``options`` and compute the comparison."""
+    return compare(load_runs(options), options)
+
+
+def compare(runs: list[Run], options: AnalysisOptions) -> Analysis:
+    """The comparison of ``runs``, already read (``options.runs`` is not looked at): a caller that compares
+    several subsets of the same runs reads each run once."""
+    if not runs:
+        raise AnalysisError("nothing to compare: no run given")
     axis, reason = _choose_axis(options.time_axis, runs)
     durations = {run.name: run.duration(axis) for run in runs}
     limited_by = min(durations, key=lambda name: durations[name])

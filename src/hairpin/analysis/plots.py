@@ -10,6 +10,7 @@ matplotlib's Agg canvas directly: no pyplot state, no display needed.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from hairpin.analysis.run import Run
 from hairpin.analysis.stats import bootstrap_ci
 from hairpin.analysis.tables import Subject
 
-__all__ = ["write_plots"]
+__all__ = ["RACE_FIGURES", "write_plots"]
 
+RACE_FIGURES = ("best_time", "race_times", "finish_rate")
+"""The figures of each race: best time so far, every race's time (DNFs included), windowed finish rate."""
 GRID = 200
 """Points of the grid variants are averaged on."""
 BAND_RESAMPLES = 2_000
@@ -207,24 +210,36 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
-def write_plots(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """Write every figure of ``analysis`` under ``out_dir``; returns their paths."""
+def write_plots(
+    analysis: Analysis, out_dir: str | Path, *, prefix: str = "", races: Collection[str] = RACE_FIGURES
+) -> list[Path]:
+    """Write the figures of ``analysis`` under ``out_dir``: those of ``races`` for each race, one per scalar; each
+    file name starts with ``prefix``. Returns their paths."""
     out_dir = Path(out_dir)
+    unknown = sorted(set(races) - set(RACE_FIGURES))
+    if unknown:
+        raise ValueError(f"unknown race figures {unknown}; choose from {', '.join(RACE_FIGURES)}")
     written = []
     unit = analysis.unit
     for key in analysis.races:
         kind = "Eval races" if key.kind == "eval" else "Exploration races"
         where = f"{kind} on {key.map}" + (f" ({key.fill})" if key.fill else "")
-        curves, empty = _curves(analysis, "best", key.label, key)
-        labels = (f"{where}: best time so far", "best finished race time (s)")
-        written.append(_draw_curves(analysis, out_dir / f"{key.slug}_best_time.png", labels, curves, empty, "best"))
-        written.append(_draw_race_times(analysis, key, out_dir / f"{key.slug}_race_times.png", f"{where}: race times"))
-        curves, _ = _curves(analysis, "rate", key.label, key)
-        window = f"{analysis.rate_window:g} {unit}"
-        labels = (f"{where}: finish rate over the last {window}", f"finished races, last {window} (%)")
-        written.append(_draw_curves(analysis, out_dir / f"{key.slug}_finish_rate.png", labels, curves, [], "rate"))
+        stem = f"{prefix}{key.slug}"
+        if "best_time" in races:
+            curves, empty = _curves(analysis, "best", key.label, key)
+            labels = (f"{where}: best time so far", "best finished race time (s)")
+            written.append(_draw_curves(analysis, out_dir / f"{stem}_best_time.png", labels, curves, empty, "best"))
+        if "race_times" in races:
+            path, title = out_dir / f"{stem}_race_times.png", f"{where}: race times"
+            written.append(_draw_race_times(analysis, key, path, title))
+        if "finish_rate" in races:
+            curves, _ = _curves(analysis, "rate", key.label, key)
+            window = f"{analysis.rate_window:g} {unit}"
+            labels = (f"{where}: finish rate over the last {window}", f"finished races, last {window} (%)")
+            written.append(_draw_curves(analysis, out_dir / f"{stem}_finish_rate.png", labels, curves, [], "rate"))
     for metric in analysis.scalars:
         curves, _ = _curves(analysis, "scalar", metric, None)
         labels = (f"{metric}: logged values", metric)
-        written.append(_draw_curves(analysis, out_dir / f"scalar_{_slug(metric)}.png", labels, curves, [], "scalar"))
+        path = out_dir / f"{prefix}scalar_{_slug(metric)}.png"
+        written.append(_draw_curves(analysis, path, labels, curves, [], "scalar"))
     return written
