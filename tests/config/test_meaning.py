@@ -19,6 +19,7 @@ from hairpin.config.memory import MemoryConfig
 from hairpin.config.pretrain import BCConfig, VisConfigPretrain
 from hairpin.config.rl import MapCycleEntry, RLConfig
 from hairpin.config.sim import DriveConfig, EnvConfig
+from hairpin.study.spec import StudySpec, load_study
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -323,6 +324,7 @@ SHIPPED_MODELS: dict[str, type[BaseModel]] = {
     "sim": DriveConfig,
     "pretrain/vis": VisConfigPretrain,
     "pretrain/bc": BCConfig,
+    "studies": StudySpec,
 }
 """The model of each folder of configs/; configs/experiments.yaml is the analysis registry, not a config."""
 
@@ -350,4 +352,7 @@ def test_every_shipped_config_loads(relative: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(CONFIGS.parent)  # the repository root, where the commands run
     model = _shipped_model(relative)
     assert model is not None
-    load_config(model, CONFIGS / relative)
+    if model is StudySpec:
+        load_study(CONFIGS / relative)  # its config paths are relative to the study file
+    else:
+        load_config(model, CONFIGS / relative)
