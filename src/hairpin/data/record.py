@@ -165,9 +165,7 @@ def write_expert_dataset(
             disable=console is None,
         ) as bar,
     ):
-        note = writer.leftovers.note()
-        if note and console is not None:
-            console.print(note, markup=False, highlight=False)
+        writer.report_leftovers(console)
         task = bar.add_task(name, total=total, stats="")
         episodes = record_expert(
             cfg.env,

@@ -204,9 +204,7 @@ def export_best(
     with DatasetWriter(
         root, name, env=env, source="rl-best", maps=maps, capture_every_steps=capture_every_steps, overwrite=overwrite
     ) as writer:
-        note = writer.leftovers.note()
-        if note and console is not None:
-            console.print(note, markup=False, highlight=False)
+        writer.report_leftovers(console)
         for race in races:
             episode = replay_actions(env, race.map, race.tick_actions, capture_every_steps)
             replayed, finished = episode.final_race_time_ms, episode.terminated

@@ -85,9 +85,7 @@ def write_script_dataset(
     with DatasetWriter(
         root, name, env=env, source="script", maps=maps, capture_every_steps=capture_every_steps, overwrite=overwrite
     ) as writer:
-        note = writer.leftovers.note()
-        if note and console is not None:
-            console.print(note, markup=False, highlight=False)
+        writer.report_leftovers(console)
         replays = []
         for i, ((path, demo_map), script) in enumerate(zip(scripts, parsed, strict=True)):
             if env.backend == "game":

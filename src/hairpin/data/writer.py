@@ -209,7 +209,8 @@ class DatasetWriter:
         self._pending_frames = 0
         self.root.mkdir(parents=True, exist_ok=True)
         self.leftovers: Leftovers = remove_dead_writers(self.root)
-        """What was left under ``root`` by writers that died; ``leftovers.note()`` says it in one line."""
+        """What was left under ``root`` by writers that died; ``leftovers.note()`` says it in one line
+        (``report_leftovers`` prints it)."""
         self._dataset: Any = None
         # Minari needs the directory absolute
         self.tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(name), dir=self.root)).resolve()
@@ -265,6 +266,12 @@ class DatasetWriter:
         return DatasetError(
             f"dataset {self.name!r}: {what} in {self.root} failed ({first}); the temporary folder was removed"
         )
+
+    def report_leftovers(self, console: Any) -> None:
+        """Print what was left by writers that died (one line), if anything, on a rich ``console`` (None: nothing)."""
+        note = self.leftovers.note()
+        if note and console is not None:
+            console.print(note, markup=False, highlight=False)
 
     def add(self, episode: Episode) -> None:
         """Queue one episode; it is written with the next chunk."""
