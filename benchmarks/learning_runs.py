@@ -10,7 +10,7 @@ seed's figures.
 
     python benchmarks/learning_runs.py --config configs/rl/cpu.yaml --minutes 10 --seeds 0 1 2 3 4 \
         --variant base --variant rr16=memory.number_times_single_memory_is_used_before_discard=16 \
-        [--map sprint | --map my_map.npy] [--cores-per-run 2] [--work runs-ab] [--batches 30000]
+        [--map sprint | --map my_map.npy] [--cores-per-run 2] [--work runs-ab] [--batches 30000 | --frames 300000]
 
 A variant is ``NAME`` or ``NAME=key=value[,key=value...]`` (keys as ``--set`` takes them).
 """
@@ -70,7 +70,7 @@ def launch(run: Run, args: argparse.Namespace, cores: list[int]) -> subprocess.P
         f"group={run.variant}",
         f"seed={run.seed}",
         f"training.max_minutes={args.minutes}",
-        *([f"training.max_batches={args.batches}"] if args.batches else []),
+        *([f"training.max_{args.budget_axis}={args.budget}"] if args.budget else []),
         "paths.runs=runs",
         "paths.tensorboard=tb",
         *(map_sets(args.map) if args.map else []),
@@ -113,10 +113,10 @@ def analyze(variants: list[str], args: argparse.Namespace) -> dict[str, Any]:
     hairpin = shutil.which("hairpin")
     command = [hairpin] if hairpin else [sys.executable, "-m", "hairpin.cli"]
     command += ["analyze", *(f"{v}-s*" for v in variants), "--runs-dir", "runs", "--logdir", "tb"]
-    if args.batches:  # a batch budget: compare on batches, whatever else ran on the machine
-        step = max(args.batches // 10, 1)
-        command += ["--time-axis", "batches", "--step-interval", str(step)]
-        command += ["--window", args.window or str(max(args.batches // 5, 1))]
+    if args.budget:  # a batch or frame budget: compare on that axis, whatever else ran on the machine
+        step = max(args.budget // 10, 1)
+        command += ["--time-axis", args.budget_axis, "--step-interval", str(step)]
+        command += ["--window", args.window or str(max(args.budget // 5, 1))]
     else:
         interval = "1m" if args.minutes >= 2 else f"{args.minutes / 4:.3g}m"
         command += ["--time-axis", "wall_minutes", "--interval", interval, "--window", args.window or "2m"]
@@ -129,10 +129,10 @@ def analyze(variants: list[str], args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def summarise(report: dict[str, Any], variant: str, seeds: list[int]) -> dict[str, Any]:
+def summarise(report: dict[str, Any], variant: str, seeds: list[int], axis: str) -> dict[str, Any]:
     """The eval figures of ``variant`` at the last checkpoint: mean, interval and n per figure."""
     at = max(report["checkpoints"])
-    line: dict[str, Any] = {"variant": variant, "at_minutes": at, "seeds": seeds}
+    line: dict[str, Any] = {"variant": variant, "axis": axis, "at": at, "seeds": seeds}
     for cell in report["cells"]:
         if cell["section"] != "race" or cell["kind"] != "eval" or cell["subject"] != variant or cell["at"] != at:
             continue
@@ -161,17 +161,27 @@ def main() -> None:
         help="Gradient-batch budget of each run (then --minutes is only a safety stop, and the runs are compared on "
         "the batch axis, so load beside them changes how long they take, not what they reach).",
     )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="Frame budget of each run instead (compared on the frame axis, as --batches is on batches).",
+    )
     parser.add_argument("--map", default=None, help="Train and race on this map only (name or .npy file).")
     parser.add_argument("--cores-per-run", type=int, default=2)
     parser.add_argument(
         "--window",
         default=None,
-        help="Span of the eval finish rate at the end (default 2m; with --batches, a fifth of them).",
+        help="Span of the eval finish rate at the end (default 2m; with --batches or --frames, a fifth of the budget).",
     )
     parser.add_argument("--work", type=Path, default=Path("runs-learning"), help="Folder of the runs and logs.")
     parser.add_argument("--cuda", action="store_true", help="Let the runs see the GPU.")
     parser.add_argument("--analyze-only", action="store_true", help="Summarise the runs already in --work.")
     args = parser.parse_args()
+    if args.batches and args.frames:
+        raise SystemExit("give --batches or --frames, not both")
+    args.budget_axis = "batches" if args.batches else "frames"
+    args.budget = args.batches or args.frames
     if args.map and args.map.endswith(".npy"):
         args.map = str(Path(args.map).resolve())
     args.work.mkdir(parents=True, exist_ok=True)
@@ -182,7 +192,8 @@ def main() -> None:
         run_all([Run(name, seed, sets) for seed in args.seeds for name, sets in variants], args)
     report = analyze([name for name, _ in variants], args)
     for name, _ in variants:
-        print(json.dumps(summarise(report, name, args.seeds)), flush=True)
+        axis = args.budget_axis if args.budget else "wall_minutes"
+        print(json.dumps(summarise(report, name, args.seeds, axis)), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def tiny_rl_config(directory: Path) -> Path:
             "buffer_test_ratio": 0.3,
             "number_times_single_memory_is_used_before_discard": 2,
         },
+        "exploration": {"random_start_share": 0.0},
         "performance": {"gpu_collectors_count": 1, "cars_per_collector": 4, "learner_threads": 1},
         "map_cycle": {"entries": entries},
         "training": {"checkpoint_every_minutes": 0.01, "log_every_seconds": 0.5},
