@@ -722,7 +722,10 @@ def study(
     jobs: Annotated[
         int | None, typer.Option(min=1, help="Nodes run at once (default: as many as the cores allow).")
     ] = None,
-    ray: Annotated[str | None, typer.Option(help="Run on a Ray cluster at this address (or auto).")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(help="Run each stage and run as a Ray task on the cluster at ADDRESS (auto: this machine's)."),
+    ] = None,
     studies_dir: Annotated[Path, typer.Option(help="Parent of the study folders.")] = Path("studies"),
 ) -> None:
     """Run a study: its pretraining stages and RL variants × seeds as a graph keyed by content. Running it again skips
@@ -731,14 +734,14 @@ def study(
     import time
 
     from hairpin.study.display import print_plan, print_status
+    from hairpin.study.executor import Backend
+    from hairpin.study.local import LocalBackend
     from hairpin.study.plan import build_plan, default_cores
-    from hairpin.study.runner import check_ray, run_study
+    from hairpin.study.runner import run_study
     from hairpin.study.spec import load_study
     from hairpin.study.state import cached_nodes
 
     started = time.monotonic()
-    if ray is not None:
-        check_ray(ray)
     spec = load_study(file)
     plan = build_plan(spec, studies_dir / spec.name, only=only or [], seeds=_seed_list(seeds))
     if status:
@@ -749,11 +752,22 @@ def study(
         print_plan(plan, cached, console, time.monotonic() - started)
         return
     cores = default_cores()
+    backend: Backend = LocalBackend(cores)
+    if ray is not None:
+        from hairpin.study.ray_backend import RayBackend, connect
+
+        connect(ray)
+        backend = RayBackend(plan)
     args = [str(file), *(f"--only={name}" for name in only or []), *([f"--seeds={seeds}"] if seeds else [])]
     args += [f"--jobs={jobs}"] if jobs else []
+    args += [f"--ray={ray}"] if ray else []
     try:
         outcome = run_study(
-            plan, jobs=jobs or cores, cores=cores, console=console, command=shlex.join(["hairpin", "study", *args])
+            plan,
+            backend,
+            jobs=jobs or (len(plan.nodes) if ray else cores),
+            console=console,
+            command=shlex.join(["hairpin", "study", *args]),
         )
     except KeyboardInterrupt:
         console.print("interrupted: the runs saved their checkpoints; the same command goes on where they stopped")

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from hairpin.cli import app
 from hairpin.config.rl import RLConfig
 from hairpin.rl.run_manifest import RunManifest
-from hairpin.study.local import LocalExecutor
+from hairpin.study.executor import StudyExecutor
+from hairpin.study.local import LocalBackend
 from hairpin.study.plan import Plan, build_plan
 from hairpin.study.progress import checkpoint_counters
 from hairpin.study.spec import load_study
@@ -127,13 +128,8 @@ def test_a_changed_stage_runs_again_and_keeps_the_old_output(in_tmp: Path) -> No
     assert len(episodes) == 4
 
 
-def test_ray_without_the_package_is_a_clear_error(in_tmp: Path) -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("ray is installed here")
+def test_ray_without_the_package_is_a_clear_error(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     path = write_study(in_tmp, _failing_study(in_tmp))
     result = runner.invoke(app, ["study", str(path), "--ray", "auto"])
     assert result.exit_code == 2
@@ -237,7 +233,8 @@ def test_outputs_finished_before_their_marker_are_adopted_not_rerun(tmp_path: Pa
     for node, state in ((demo, "running"), (bc, "failed")):
         write_state(plan.study_dir, NodeState(node=node.name, state=state, key=node.key, kind=node.kind, output="x"))
     only_stages = Plan(plan.spec, plan.study_dir, {"demo": demo, "bc": bc}, plan.code_version)
-    executor = LocalExecutor(only_stages, jobs=1, cores=1, console=Console(file=io.StringIO()), python="/bin/false")
+    backend = LocalBackend(1, python="/bin/false")
+    executor = StudyExecutor(only_stages, backend, jobs=1, console=Console(file=io.StringIO()))
     assert executor.run() == {"demo": "done", "bc": "done"}
     assert [read_state(plan.study_dir, n).state for n in ("demo", "bc")] == ["done", "done"]  # type: ignore[union-attr]
     assert not (plan.study_dir / "logs").exists(), "no command ran"
@@ -248,7 +245,7 @@ def test_a_resumed_run_gets_what_is_left_of_a_minutes_budget(tmp_path: Path) -> 
     study["budget"] = {"training_hours": 0.5}
     plan = _plan_in(tmp_path, study)
     node = plan.nodes["base-s0"]
-    executor = LocalExecutor(plan, jobs=1, cores=1, console=Console(file=io.StringIO()))
+    executor = StudyExecutor(plan, LocalBackend(1), jobs=1, console=Console(file=io.StringIO()))
     assert isinstance(node.config, RLConfig) and node.config.training.max_minutes == 30
     folder = node.output / "checkpoints" / "ckpt-000003"
     folder.mkdir(parents=True)

@@ -31,8 +31,9 @@ class ConfigError(HairpinError, ValueError):
     """A config file, override or value that cannot be used; the message names the file and key."""
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """Safe loader that also reads ``1e-3`` as a float (PyYAML's YAML 1.1 rules want ``1.0e-3``)."""
+class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader (libyaml's parser where PyYAML has it) that also reads ``1e-3`` as a float (PyYAML's YAML 1.1
+    rules want ``1.0e-3``)."""
 
 
 _YamlLoader.add_implicit_resolver(

@@ -1,63 +1,29 @@
-"""The local executor of a study: each node is a subprocess of the ``hairpin`` CLI, its log under the study folder.
+"""The local backend of a study: each node is a subprocess of the ``hairpin`` CLI on this machine.
 
-Ready nodes (every dependency done) start side by side up to ``jobs`` at once and never past the machine's cores:
-an RL run counts its collector processes + 1 learner, other nodes 1 (a node larger than the machine runs alone).
-GPUs are not counted: runs on a GPU machine share its GPUs (``performance.device``), as separate trainings would.
-A node that fails is recorded with its error and what depends on it waits; the others go on.
-
-Crash safety: the done marker (``state/<node>.json`` with ``done`` and the node's content key) is written after
-the node's outputs are complete. Children get SIGINT when the study process dies (Linux ``PR_SET_PDEATHSIG``: an RL
-run then saves a checkpoint and exits), and the next study process waits for an interrupted attempt's process to be
-gone before it touches that node again. So a SIGKILL of the study at any moment, then the same command, finishes
-the study: done nodes are skipped, an interrupted RL run resumes from its checkpoint (``hairpin train`` with the same
-run name resumes), an interrupted pretraining or recording starts again from nothing (its partial output removed).
-Outputs made under another content key (a changed config) are moved to ``superseded/``, never deleted.
+Nodes start side by side within the machine's cores: an RL run counts its collector processes + 1 learner, other
+nodes 1 (a node larger than the machine runs alone). GPUs are not counted: runs on a GPU machine share its GPUs
+(``performance.device``), as separate trainings would. Children get SIGINT when the study process dies (Linux
+``PR_SET_PDEATHSIG``: an RL run then saves a checkpoint and exits).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from hairpin.study.plan import Node
 
-from hairpin.atomic import atomic_write_text
-from hairpin.config.loader import dump_config
-from hairpin.config.rl import RLConfig
-from hairpin.rl.run_manifest import MANIFEST, RunManifest, RunManifestError
-from hairpin.run_lock import RunLock, RunLockedError
-from hairpin.study.display import Row, disk_rows, plan_table
-from hairpin.study.plan import Node, Plan
-from hairpin.study.progress import Progress, checkpoint_counters, node_progress, outputs_complete, rl_stop
-from hairpin.study.spec import StudyError
-from hairpin.study.state import NodeState, cached_nodes, now, process_alive, read_state, write_state
+__all__ = ["LocalBackend", "LocalProcess", "die_with_parent", "hairpin_process"]
 
-__all__ = ["LocalExecutor"]
-
-LOG_TAIL_LINES = 15
-"""Lines of a failed node's log kept in its state file as its error."""
-GONE_TIMEOUT_S = 300.0
-"""Longest wait for an interrupted attempt's process (saving its last checkpoint) to be gone."""
-POLL_S = 0.25
-"""How often the executor looks at its children and refreshes the table."""
-MIN_SESSION_MINUTES = 0.05
-"""A resumed run whose minutes budget is spent trains this long, to record its stop."""
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the child get SIGINT when the study process dies (Linux only; None elsewhere)."""
+def die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child get SIGINT when ``parent`` dies (Linux only; None elsewhere)."""
     if not sys.platform.startswith("linux"):
         return None
 
@@ -66,294 +32,65 @@ def _die_with_parent(parent: int) -> Callable[[], None] | None:
 
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a study started in the background (`&`) has SIGINT ignored
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-        if os.getppid() != parent:  # the study died before prctl took effect
+        if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 
     return preexec
 
 
-@dataclass
-class _Attempt:
-    """A running node."""
-
-    node: Node
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    state: NodeState
-    started: float
-    offset: dict[str, float] = field(default_factory=dict)
-    session_minutes: float | None = None
-    first: tuple[float, float] | None = None
-    """(time, budget fraction) of the first progress seen, for the ETA."""
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_bytes()[-20_000:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(line.rstrip() for line in text.splitlines()[-lines:] if line.strip())
-
-
-def _move_aside(study_dir: Path, node: Node, old_key: str | None) -> None:
-    """Move outputs made under another (or an unknown) key to ``superseded/`` with their TensorBoard logs."""
-    paths = [node.output]
-    if node.kind == "rl" and (node.output / MANIFEST).is_file():
-        with contextlib.suppress(RunManifestError):  # an unreadable run.json: its logs stay where they are
-            paths += [Path(p) for p in RunManifest.load(node.output).tensorboard_dirs]
-    elif node.kind in ("vis", "bc"):
-        paths.append(node.output.parent.parent / "tensorboard" / node.name)
-    target = study_dir / "superseded" / f"{node.name}-{(old_key or 'unknown')[:12]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for path in paths:
-        if path.exists():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), str(target / path.name))
-
-
-def _remove_partial(node: Node) -> None:
-    """Remove what an interrupted pretraining or recording left (it starts again from nothing)."""
-    paths = [node.output]
-    if node.kind in ("vis", "bc"):
-        paths.append(node.output.parent.parent / "tensorboard" / node.name)
-    for path in paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-
-
-def _wait_for_lock(directory: Path) -> None:
-    """Wait until no process holds ``directory``'s run lock (an orphan saving its last checkpoint)."""
-    if not directory.is_dir():
-        return
-    deadline = time.monotonic() + GONE_TIMEOUT_S
-    while True:
-        try:
-            RunLock(directory).acquire().release()
-            return
-        except RunLockedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(POLL_S)
-
-
-class LocalExecutor:
-    """Runs the nodes of a plan that are not done, on this machine."""
-
-    def __init__(self, plan: Plan, *, jobs: int, cores: int, console: Console, python: str = sys.executable) -> None:
-        self.plan, self.jobs, self.cores, self.console, self.python = plan, max(1, jobs), max(1, cores), console, python
-        self.study_dir = plan.study_dir
-        self.rows: dict[str, Row] = {}
-        self.running: dict[str, _Attempt] = {}
-        self.results: dict[str, str] = {}
-        """Each node's end in this run: cached | done | failed | blocked."""
-
-    # -- the loop -------------------------------------------------------------------------------------------
-
-    def run(self) -> dict[str, str]:
-        """Run every node that is not done; returns each node's end: cached, done, failed or blocked."""
-        cached = cached_nodes(self.plan)
-        self.rows = disk_rows(self.plan, cached)
-        self.results = {name: "cached" for name in cached}
-        with Live(self._table(), console=self.console, refresh_per_second=4, transient=False) as live:
-            try:
-                while self._step():
-                    live.update(self._table())
-                    time.sleep(POLL_S)
-            except KeyboardInterrupt:
-                self._interrupt()
-                live.update(self._table())
-                raise
-            live.update(self._table())
-        if not self.console.is_terminal:
-            self.console.line()
-        return self.results
-
-    def _table(self) -> Table:
-        counts = {word: list(self.results.values()).count(word) for word in ("done", "cached", "failed", "blocked")}
-        summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
-        title = f"study {self.plan.spec.name}: {len(self.running)} running" + (f", {summary}" if summary else "")
-        return plan_table(self.plan, self.rows, title)
-
-    def _step(self) -> bool:
-        """Reap finished children, start ready nodes; False when nothing runs and nothing changed (the end)."""
-        ended = len(self.results)
-        for name in list(self.running):
-            self._poll(name)
-        for name, node in self.plan.nodes.items():
-            if name in self.results or name in self.running:
-                continue
-            deps = [self.results.get(dep) for dep in node.deps]
-            if any(d in ("failed", "blocked") for d in deps):
-                self.results[name] = "blocked"
-                failed = [dep for dep in node.deps if self.results.get(dep) in ("failed", "blocked")]
-                self.rows[name] = Row("blocked", note=f"needs {', '.join(failed)}")
-            elif all(d in ("done", "cached") for d in deps) and self._fits(node):
-                self._start(node)  # may end at once (outputs found complete, a missing best race)
-        return bool(self.running) or len(self.results) > ended
-
-    def _fits(self, node: Node) -> bool:
-        """Whether ``node`` may start now: under ``jobs`` nodes and within the cores (alone when it needs more)."""
-        if len(self.running) >= self.jobs:
-            return False
-        busy = sum(min(a.node.cpus, self.cores) for a in self.running.values())
-        return busy + min(node.cpus, self.cores) <= self.cores
-
-    # -- one node -------------------------------------------------------------------------------------------
-
-    def _prepare(self, node: Node, previous: NodeState | None) -> None:
-        """Make the node's outputs ready for a new attempt (module docstring)."""
-        if previous is not None and previous.state == "running" and previous.pid:
-            deadline = time.monotonic() + GONE_TIMEOUT_S
-            while process_alive(previous.pid) and time.monotonic() < deadline:
-                time.sleep(POLL_S)
-        if not node.output.exists():
-            return
-        if previous is None or previous.key != node.key:
-            _move_aside(self.study_dir, node, previous.key if previous else None)
-        elif node.kind != "rl" and not outputs_complete(node):
-            _remove_partial(node)
-        if node.kind in ("vis", "bc", "rl"):  # the commands that hold a run lock on their output
-            _wait_for_lock(node.output)
-
-    def _start(self, node: Node) -> None:
-        previous = read_state(self.study_dir, node.name)
-        self._prepare(node, previous)
-        if node.output.exists() and outputs_complete(node):  # finished before the study could mark it
-            self._finish(node, previous, "done", None)
-            return
-        attempt_state = NodeState(
-            node=node.name,
-            state="running",
-            key=node.key,
-            kind=node.kind,
-            output=str(node.output),
-            log=str(self.study_dir / "logs" / f"{node.name}.log"),
-            started=now(),
-            attempts=(previous.attempts if previous and previous.key == node.key else 0) + 1,
-        )
-        try:
-            command, offset, minutes = self._command(node)
-        except (OSError, StudyError) as error:
-            self._finish(node, attempt_state, "failed", str(error))
-            return
-        attempt_state = attempt_state.model_copy(update={"command": command})
-        write_state(self.study_dir, attempt_state)
-        log_path = Path(attempt_state.log or "")
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = log_path.open("ab")
-        log.write(f"\n=== attempt {attempt_state.attempts} at {attempt_state.started}: {' '.join(command)}\n".encode())
-        log.flush()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
-        process = subprocess.Popen(
-            [self.python, "-m", "hairpin.cli", *command],
-            stdout=log,
+def hairpin_process(
+    command: list[str], log: Path, *, python: str = sys.executable, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``python -m hairpin.cli COMMAND`` appending its output to ``log``, dying with this process (Linux)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [python, "-m", "hairpin.cli", *command],
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent(os.getpid()),  # the main thread spawns every child
+            cwd=cwd,
+            preexec_fn=die_with_parent(os.getpid()),  # the main thread spawns every child
         )
-        attempt_state = attempt_state.model_copy(update={"pid": process.pid})
-        write_state(self.study_dir, attempt_state)
-        self.running[node.name] = _Attempt(node, process, log, attempt_state, time.monotonic(), offset, minutes)
-        self.rows[node.name] = Row("running", node_progress(node, self.plan.spec.eval.maps, offset))
 
-    def _command(self, node: Node) -> tuple[list[str], dict[str, float], float | None]:
-        """Write the node's config for this attempt; its command, the counters it starts at, its session minutes."""
-        config = node.config
-        offset: dict[str, float] = {}
-        minutes = None
-        resuming = (node.output / MANIFEST).is_file()
-        if isinstance(config, RLConfig) and node.budget is not None:
-            config, offset, minutes = self._session_config(node, config, resuming)
-        path = self.study_dir / "configs" / f"{node.name}.yaml"
-        assert config is not None
-        atomic_write_text(path, dump_config(config))
-        return node.command(path, resuming=resuming), offset, minutes
 
-    def _session_config(
-        self, node: Node, cfg: RLConfig, resuming: bool
-    ) -> tuple[RLConfig, dict[str, float], float | None]:
-        """The budget of this session: frames or batches past the counters the run started at (an ``init_from``
-        run that keeps the other run's counters counts from there); minutes still left of a minutes budget."""
-        assert node.budget is not None
-        axis, amount = node.budget
-        offset: dict[str, float] = {}
-        init = node.init_from
-        if init is not None and init.keeps_counters:
-            source = checkpoint_counters(self.plan.nodes[init.node].output) or {}
-            offset = {
-                "frames": float(source.get("cumul_number_frames_played", 0)),
-                "batches": float(source.get("cumul_number_batches_done", 0)),
-            }
-        if init is not None and init.checkpoint == "best" and not resuming and not init.weights.is_file():
-            raise StudyError(
-                f"{init.node} has no best race on {self.plan.spec.eval.maps[0]}: {init.weights} is missing"
-            )
-        if axis == "minutes":
-            done_h = float((checkpoint_counters(node.output) or {}).get("cumul_training_hours", 0.0))
-            minutes = max(amount - done_h * 60.0, MIN_SESSION_MINUTES)
-            return _with_training(cfg, max_minutes=minutes), offset, minutes
-        key = f"max_{axis}"
-        return _with_training(cfg, **{key: int(amount + offset.get(axis, 0.0))}), offset, None
+class LocalProcess:
+    """A node's subprocess (the executor's ``NodeProcess``)."""
 
-    def _poll(self, name: str) -> None:
-        attempt = self.running[name]
-        node = attempt.node
-        progress = node_progress(node, self.plan.spec.eval.maps, attempt.offset)
-        code = attempt.process.poll()
-        if code is None:
-            self.rows[name] = Row("running", progress, self._eta(attempt, progress))
-            return
-        del self.running[name]
-        attempt.log.close()
-        if code == 0 and outputs_complete(node):
-            self._finish(node, attempt.state, "done", None)
-            return
-        reason = f"exit code {code}"
-        if node.kind == "rl" and code == 0:
-            reason = f"stopped before its budget: {rl_stop(node.output)[1] or 'no stop recorded'}"
-        self._finish(node, attempt.state, "failed", f"{reason}\n{_tail(Path(attempt.state.log or ''))}")
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.pid: int | None = process.pid
 
-    def _eta(self, attempt: _Attempt, progress: Progress) -> float | None:
-        elapsed = time.monotonic() - attempt.started
-        if attempt.session_minutes is not None:
-            return max(0.0, attempt.session_minutes * 60.0 - elapsed)
-        if progress.fraction is None:
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
             return None
-        if attempt.first is None:
-            attempt.first = (time.monotonic(), progress.fraction)
-        t0, f0 = attempt.first
-        if progress.fraction <= f0:
-            return None
-        return (1.0 - progress.fraction) * (time.monotonic() - t0) / (progress.fraction - f0)
 
-    def _finish(self, node: Node, state: NodeState | None, result: str, error: str | None) -> None:
-        """Record the node's end: the done marker (after its outputs are complete) or its error."""
-        base = state or NodeState(
-            node=node.name, state="pending", key=node.key, kind=node.kind, output=str(node.output)
-        )
-        final = base.model_copy(update={"state": result, "key": node.key, "ended": now(), "error": error, "pid": None})
-        write_state(self.study_dir, final)
-        self.results[node.name] = result
-        progress = node_progress(node, self.plan.spec.eval.maps)
-        self.rows[node.name] = Row(result, progress, note=(error or "").splitlines()[0] if error else "")
-
-    def _interrupt(self) -> None:
-        """Ctrl-C: pass SIGINT to the children (an RL run saves a checkpoint), wait for them, record them failed."""
-        for attempt in self.running.values():
-            if attempt.process.poll() is None:
-                attempt.process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + GONE_TIMEOUT_S
-        for attempt in self.running.values():
-            try:
-                attempt.process.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                attempt.process.kill()
-                attempt.process.wait()
-            attempt.log.close()
-            self._finish(attempt.node, attempt.state, "failed", "interrupted (Ctrl-C): resumes on the next run")
-        self.running.clear()
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
-def _with_training(cfg: RLConfig, **values: float | int | None) -> RLConfig:
-    """``cfg`` with these ``training`` keys changed (the study's budget keys, free to change on a resumed run)."""
-    return cfg.model_copy(update={"training": cfg.training.model_copy(update=values)})
+class LocalBackend:
+    """Runs nodes as subprocesses within ``cores`` cores."""
+
+    where = "local"
+
+    def __init__(self, cores: int, *, python: str = sys.executable) -> None:
+        self.cores, self.python = max(1, cores), python
+
+    def fits(self, node: Node, running: list[Node]) -> bool:
+        """Within the cores; a node that needs more than the machine has runs alone."""
+        busy = sum(min(other.cpus, self.cores) for other in running)
+        return busy + min(node.cpus, self.cores) <= self.cores
+
+    def start(self, node: Node, command: list[str], log: Path, config_file: Path) -> LocalProcess:
+        return LocalProcess(hairpin_process(command, log, python=self.python))

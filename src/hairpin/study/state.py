@@ -56,6 +56,10 @@ class NodeState(BaseModel):
     ended: str | None = None
     error: str | None = None
     """Why it failed: the exit code and the last lines of its log."""
+    start_time: float | None = None
+    """Unix time the last attempt started (``started`` to the second, this to the microsecond)."""
+    seconds: float | None = None
+    """Wall time of the last attempt, from its start to its end as the study saw them."""
     attempts: int = 0
     pid: int | None = None
     """The process of the running attempt."""

@@ -1,0 +1,160 @@
+"""The Ray backend of a study (``hairpin study FILE --ray ADDRESS|auto``): each node is a task on a Ray cluster.
+
+Each node runs as one Ray task (``shipping.run_node``) that asks for the node's resources: an RL run's collector
+processes + 1 learner in CPUs, pretraining 1 CPU, and one GPU when its config asks for ``cuda``. Ray places the
+tasks; the study only caps them at ``--jobs``. The node's inputs go to the worker through Ray's object store (each
+input once, however many tasks use it), and its outputs come back into the study folder before the node counts as
+done, so the report needs nothing from the workers. A worker that dies mid-node has the task run again from the
+same inputs on a live one (Ray's retries); an RL run interrupted that way starts again from where its last attempt
+on the driver left it. The nodes' progress appears when their files come back, at their end.
+
+Every worker must have the same hairpin commit as the driver (a node refuses to run otherwise, naming both), and
+files that a config names outside the study folder (a map file) at the same path.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from hairpin.study.plan import Node, Plan
+from hairpin.study.shipping import apply_result, node_inputs, node_payload, pack, run_node
+from hairpin.study.spec import StudyError
+
+__all__ = ["RETRIES", "RayBackend", "RayProcess", "connect", "node_resources"]
+
+RETRIES = 3
+"""Times Ray runs a node again when the worker running it dies."""
+CONNECT_TIMEOUT_S = 5.0
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address`` (``auto``: the one this machine belongs to); a clear error without Ray."""
+    try:
+        import ray
+    except ImportError as error:
+        raise StudyError(
+            f"--ray {address}: the ray package is not installed (pip install 'hairpin[ray]'); without --ray the "
+            "study runs on this machine"
+        ) from error
+    if ray.is_initialized():
+        return
+    _check_reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise StudyError(
+            f"--ray {address}: no Ray cluster there ({error}); start one with `ray start --head` and give its "
+            "address, or `auto` on a machine of the cluster"
+        ) from error
+
+
+def _check_reachable(address: str) -> None:
+    """A ``HOST:PORT`` that nothing answers on is refused at once (Ray itself would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # auto, or a ray:// client address: Ray's own checks
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise StudyError(
+            f"--ray {address}: nothing answers there ({error}); start the head with `ray start --head` and give "
+            "the address it prints (HOST:6379), or `auto` on a machine of the cluster"
+        ) from error
+
+
+def node_resources(node: Node) -> dict[str, float]:
+    """The Ray resources of ``node``: CPUs for its processes, a GPU when its config asks for CUDA."""
+    config: Any = node.config
+    device = None
+    if config is not None:
+        section = getattr(config, "performance", None) or getattr(config, "train", None)
+        device = getattr(section, "device", None)
+    return {"num_cpus": float(node.cpus), "num_gpus": 1.0 if device == "cuda" else 0.0}
+
+
+class RayProcess:
+    """A node's Ray task (the executor's ``NodeProcess``); its result is brought into the study folder once."""
+
+    pid: int | None = None
+
+    def __init__(self, ref: Any, study_dir: Path, log: Path) -> None:
+        self.ref, self.study_dir, self.log = ref, study_dir, log
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        import ray
+
+        if self.code is None and ray.wait([self.ref], timeout=0)[0]:
+            self.code = self._collect()
+        return self.code
+
+    def _collect(self) -> int:
+        import ray
+
+        try:
+            result = ray.get(self.ref)
+        except ray.exceptions.TaskCancelledError:
+            self._append("the Ray task was cancelled\n")
+            return 130
+        except ray.exceptions.RayError as error:
+            self._append(f"the Ray task failed: {error}\n")
+            return 1
+        return apply_result(result, self.study_dir, self.log)
+
+    def _append(self, text: str) -> None:
+        with self.log.open("a", encoding="utf-8") as file:
+            file.write(text)
+
+    def interrupt(self) -> None:
+        import ray
+
+        ray.cancel(self.ref)
+
+    def wait(self, timeout: float) -> int | None:
+        import ray
+
+        ray.wait([self.ref], timeout=timeout)
+        return self.poll()
+
+    def kill(self) -> None:
+        import ray
+
+        ray.cancel(self.ref, force=True)
+
+
+class RayBackend:
+    """Runs nodes as Ray tasks on the cluster ``connect`` joined."""
+
+    where = "ray"
+
+    def __init__(self, plan: Plan) -> None:
+        import ray
+
+        self.plan = plan
+        self.task = ray.remote(run_node)
+        self.shipped: dict[Path, tuple[tuple[int, int], Any]] = {}
+        """Input → (its size and newest mtime when put, its object): each input goes to the store once."""
+
+    def fits(self, node: Node, running: list[Node]) -> bool:
+        return True  # Ray queues a task until a node of the cluster has its resources
+
+    def _put(self, path: Path) -> Any:
+        import ray
+
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        stats = [f.stat() for f in files]
+        signature = (sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0))
+        known = self.shipped.get(path)
+        if known is None or known[0] != signature:
+            known = (signature, ray.put(pack([path], path.parent)))
+            self.shipped[path] = known
+        return known[1]
+
+    def start(self, node: Node, command: list[str], log: Path, config_file: Path) -> RayProcess:
+        inputs = node_inputs(node, self.plan, config_file)
+        payload = node_payload(self.plan, command, inputs)
+        task = self.task.options(**node_resources(node), max_retries=RETRIES, name=f"hairpin:{node.name}")
+        ref = task.remote(payload, *(self._put(p) for p in inputs))
+        return RayProcess(ref, self.plan.study_dir, log)
