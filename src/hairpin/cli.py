@@ -266,8 +266,8 @@ def _expert_times(cfg: RLConfig) -> dict[str, int]:
 
 
 def _write_best_gifs(cfg: RLConfig, run_dir: Path) -> None:
-    from hairpin.rl.checkpoint import read_best_race
     from hairpin.rl.evaluate import replay_gif
+    from hairpin.runfiles.best import read_best_race
 
     for entry in {e.short_name: e for e in cfg.map_cycle.entries}.values():
         best = read_best_race(run_dir, entry.short_name)

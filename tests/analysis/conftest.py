@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from hairpin.rl.run_manifest import RunManifest, Session
+from hairpin.runfiles.manifest import RunManifest, Session
 
 T0 = 1_700_000_000.0
 """Wall time of the first value of every test run (2023-11-14, a whole second)."""

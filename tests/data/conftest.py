@@ -17,7 +17,7 @@ from hairpin.data.maps import DemoMap, resolve_maps
 from hairpin.data.meta import SIDECAR, DatasetMeta
 from hairpin.data.record import write_expert_dataset
 from hairpin.rl.checkpoint import save_best_race
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.manifest import RunManifest
 from hairpin.sim.expert import Expert
 from hairpin.sim.race import RaceSim
 

@@ -10,7 +10,7 @@ from tests.data.conftest import ENV, make_run
 from hairpin.data.maps import resolve_maps
 from hairpin.data.replay import export_best, replay_actions
 from hairpin.data.store import DatasetError, load_demos
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.manifest import RunManifest
 
 
 def test_export_best_replays_each_race_to_its_stored_time(tmp_path: Path) -> None:

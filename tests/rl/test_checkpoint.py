@@ -13,14 +13,9 @@ import torch
 from torch import nn
 
 from hairpin.rl import checkpoint
-from hairpin.rl.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_state_dict_strict,
-    read_best_race,
-    save_best_race,
-    save_checkpoint,
-)
+from hairpin.rl.checkpoint import load_checkpoint, load_state_dict_strict, save_best_race, save_checkpoint
+from hairpin.runfiles.best import read_best_race
+from hairpin.runfiles.checkpoints import CheckpointError
 
 
 class Net(nn.Module):

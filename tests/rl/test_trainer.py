@@ -11,11 +11,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.rl.conftest import start_trainer, tiny_config
 
 from hairpin.config.rl import RLConfig
-from hairpin.rl.checkpoint import CheckpointError, load_checkpoint
+from hairpin.rl.checkpoint import load_checkpoint
 from hairpin.rl.collector import make_network
 from hairpin.rl.learner import Learner, UpdateStats
-from hairpin.rl.run_manifest import RunManifestError
 from hairpin.rl.trainer import Trainer
+from hairpin.runfiles.checkpoints import CheckpointError
+from hairpin.runfiles.manifest import RunManifestError
 
 
 def read_tags(tb_dir: Path) -> dict[str, list[float]]:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from hairpin.cli import app
 from hairpin.config.rl import RLConfig
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.manifest import RunManifest
 from hairpin.study.executor import StudyExecutor
 from hairpin.study.local import LocalBackend
 from hairpin.study.plan import Plan, build_plan
@@ -251,7 +251,7 @@ def test_a_resumed_run_gets_what_is_left_of_a_minutes_budget(tmp_path: Path) -> 
     folder.mkdir(parents=True)
     (node.output / "checkpoints" / "latest").write_text("ckpt-000003\n")
     counters = {"cumul_number_frames_played": 900, "cumul_training_hours": 0.2}
-    (folder / "counters.json").write_text(json.dumps({"checkpoint_id": 3, "counters": counters}))
+    (folder / "counters.json").write_text(json.dumps({"checkpoint_id": 3, "files": {}, "counters": counters}))
     cfg, _, minutes = executor._session_config(node, node.config, resuming=True)
     assert minutes == pytest.approx(18.0) and cfg.training.max_minutes == pytest.approx(18.0)
     assert cfg.training.max_frames is None and cfg.training.max_batches is None

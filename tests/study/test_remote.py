@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from tests.study.conftest import base_study, write_study
 
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.manifest import RunManifest
 from hairpin.study.executor import StudyExecutor
 from hairpin.study.plan import Node, Plan, build_plan
 from hairpin.study.shipping import (

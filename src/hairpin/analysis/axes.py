@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 
 from hairpin.analysis.errors import AnalysisError
-from hairpin.rl.run_manifest import Session
+from hairpin.runfiles.manifest import Session
 
 __all__ = [
     "AXES",

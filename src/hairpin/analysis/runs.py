@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hairpin.analysis.errors import AnalysisError
 from hairpin.analysis.events import is_event_file
-from hairpin.rl.run_manifest import MANIFEST, RunManifest, RunManifestError
+from hairpin.runfiles.manifest import MANIFEST, RunManifest, RunManifestError
 
 __all__ = ["RunCatalog", "RunSource"]
 

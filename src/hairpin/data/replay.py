@@ -80,7 +80,7 @@ def _tick_actions(record: dict[str, Any], ticks_per_step: int, where: str) -> np
 
 def _run_env(run: Path) -> tuple[EnvConfig, dict[str, str]]:
     """The run's env config and its map-cycle short names → maps, from ``run.json``."""
-    from hairpin.rl.run_manifest import RunManifest, RunManifestError
+    from hairpin.runfiles.manifest import RunManifest, RunManifestError
 
     try:
         config = RunManifest.load(run).config
@@ -96,7 +96,8 @@ def _run_env(run: Path) -> tuple[EnvConfig, dict[str, str]]:
 
 def _runs_best(run: Path, env: EnvConfig, short_to_map: dict[str, str]) -> list[BestRace]:
     """The best races stored in ``run/best/``."""
-    from hairpin.rl.checkpoint import CheckpointError, read_best_race
+    from hairpin.runfiles.best import read_best_race
+    from hairpin.runfiles.checkpoints import CheckpointError
 
     best_dir = run / "best"
     names = sorted(p.name for p in best_dir.iterdir() if not p.name.startswith(".")) if best_dir.is_dir() else []
@@ -118,7 +119,7 @@ def _runs_best(run: Path, env: EnvConfig, short_to_map: dict[str, str]) -> list[
 
 def read_best_races(runs: Sequence[str | Path]) -> tuple[EnvConfig, list[BestRace]]:
     """The shared env config and every best race of ``runs``; runs whose env or maps disagree are an error."""
-    from hairpin.rl.run_manifest import config_diff
+    from hairpin.runfiles.manifest import config_diff
 
     env: EnvConfig | None = None
     races: list[BestRace] = []

@@ -1,24 +1,16 @@
-"""Crash-safe run checkpoints (online, target, optimizer, counters) and the best race per map (DESIGN §6).
+"""Saving and loading run checkpoints (online, target, optimizer, counters) and the best race per map, with torch.
 
-Checkpoints live in numbered folders under ``runs/<run>/checkpoints/``; the file ``latest`` names the one to load::
-
-    checkpoints/ckpt-000007/{online.pt, target.pt, optimizer.pt, counters.json}
-    checkpoints/latest                      "ckpt-000007"
-
+The layout and the readers that need no torch are ``hairpin.runfiles.checkpoints`` and ``hairpin.runfiles.best``.
 A save (1) takes the id k = 1 + the largest id present, so it never writes into an existing folder; (2) writes
 online.pt, target.pt and optimizer.pt (plain state dicts, ``torch.load(path, weights_only=True)``) into
-``ckpt-<k>/``, each atomically; (3) writes counters.json LAST: ``{"checkpoint_id": k, "saved_at", "files": {name:
-{"bytes", "sha256"}}, "counters": {...}}``; (4) atomically replaces ``latest`` with ``ckpt-<k>`` — the commit point;
-(5) deletes all but the new folder and the ``keep - 1`` newest committed before it, so also any a crash left
-uncommitted. A crash (even SIGKILL) before (4) leaves ``latest`` on the previous complete checkpoint, which the save
-never touched. Loading reads only the folder ``latest`` names and checks that counters.json's checkpoint_id is that
-folder's and that every .pt file has the size and SHA-256 counters.json recorded, so weights are never paired with
-another save's counters. Anything wrong raises CheckpointError before any module is changed; nothing starts fresh
-silently (a complete folder without ``latest``, left by a crash inside the very first save, is an error that
-says what to do).
-
-Best races: ``best/<map>/{weights.pt, actions.json}``, written into ``best/.<map>.new/`` and swapped in with two
-renames (``<map>`` → ``.<map>.old``, ``.<map>.new`` → ``<map>``); a crash between them is repaired on the next call.
+``ckpt-<k>/``, each atomically; (3) writes counters.json LAST, with each file's size and SHA-256; (4) atomically
+replaces ``latest`` with ``ckpt-<k>`` — the commit point; (5) deletes all but the new folder and the ``keep - 1``
+newest committed before it, so also any a crash left uncommitted. A crash (even SIGKILL) before (4) leaves
+``latest`` on the previous complete checkpoint, which the save never touched. Loading reads only the folder
+``latest`` names and checks that counters.json's checkpoint_id is that folder's and that every .pt file has the size
+and SHA-256 counters.json recorded, so weights are never paired with another save's counters. Anything wrong raises
+CheckpointError before any module is changed; nothing starts fresh silently (a complete folder without ``latest``,
+left by a crash inside the very first save, is an error that says what to do).
 """
 
 from __future__ import annotations
@@ -27,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -40,28 +31,28 @@ import torch
 from torch import Tensor, nn
 
 from hairpin.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
-from hairpin.errors import HairpinError
 from hairpin.nets.state_dict import compare_state_dict, load_weights
+from hairpin.runfiles.best import ACTIONS, WEIGHTS, best_dirs, read_best_race
+from hairpin.runfiles.checkpoints import (
+    COUNTERS,
+    FOLDER,
+    LATEST,
+    CheckpointError,
+    folder_ids,
+    latest_checkpoint,
+    read_record,
+)
 
 __all__ = [
-    "CheckpointError",
     "check_state_dict",
     "load_checkpoint",
     "load_state_dict_strict",
-    "read_best_race",
     "read_online_state",
     "save_best_race",
     "save_checkpoint",
 ]
 
-LATEST = "latest"
-COUNTERS = "counters.json"
 STATE_FILES = ("online.pt", "target.pt", "optimizer.pt")
-_FOLDER = re.compile(r"ckpt-(\d+)")
-
-
-class CheckpointError(HairpinError, RuntimeError):
-    """A checkpoint exists but cannot be loaded; the message names the file and what is wrong."""
 
 
 def _now() -> str:
@@ -134,13 +125,6 @@ def _serialise(state: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _folder_ids(root: Path) -> dict[int, Path]:
-    if not root.is_dir():
-        return {}
-    matches = ((_FOLDER.fullmatch(path.name), path) for path in root.iterdir() if path.is_dir())
-    return {int(match.group(1)): path for match, path in matches if match}
-
-
 def save_checkpoint(
     run_dir: str | Path,
     *,
@@ -156,9 +140,9 @@ def save_checkpoint(
     root = Path(run_dir) / "checkpoints"
     states = (online.state_dict(), target.state_dict(), optimizer.state_dict())
     payloads = {name: _serialise(state) for name, state in zip(STATE_FILES, states, strict=True)}
-    committed = _latest(root)  # an inconsistent checkpoints/ stops the save, as it stops a load
+    committed = latest_checkpoint(root)  # an inconsistent checkpoints/ stops the save, as it stops a load
     previous = committed[0] if committed else 0
-    checkpoint_id = max([previous, *_folder_ids(root)]) + 1
+    checkpoint_id = max([previous, *folder_ids(root)]) + 1
     files = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in payloads.items()}
     record = {"checkpoint_id": checkpoint_id, "saved_at": _now(), "files": files, "counters": dict(counters)}
     try:
@@ -182,7 +166,7 @@ def _prune(root: Path, current: int, previous: int, keep: int) -> None:
     Folders between ``previous`` and ``current`` are saves a crash left uncommitted; each save deletes them, so
     every complete folder up to ``previous`` was committed once. Stray temporary files go too.
     """
-    folders = _folder_ids(root)
+    folders = folder_ids(root)
     committed = sorted(i for i, path in folders.items() if i <= previous and (path / COUNTERS).exists())
     kept = set(committed[max(0, len(committed) - keep + 1) :]) | {current}
     for checkpoint_id, path in folders.items():
@@ -190,38 +174,6 @@ def _prune(root: Path, current: int, previous: int, keep: int) -> None:
             shutil.rmtree(path)
     for stray in root.glob(".*.tmp"):
         stray.unlink(missing_ok=True)
-
-
-def _latest(root: Path) -> tuple[int, Path] | None:
-    """Id and folder ``latest`` names; None when nothing was ever committed; CheckpointError when inconsistent."""
-    latest = root / LATEST
-    if not latest.exists():
-        orphans = sorted(path.name for path in _folder_ids(root).values() if (path / COUNTERS).exists())
-        if orphans:
-            raise CheckpointError(
-                f"{latest} is missing but {orphans} hold counters: write the folder name to resume from into "
-                f"{latest}, or delete the folders to start fresh"
-            )
-        return None
-    name = latest.read_text(encoding="utf-8").strip()
-    if not (match := _FOLDER.fullmatch(name)) or not (root / name).is_dir():
-        raise CheckpointError(f"{latest} names {name!r}, which is not a checkpoint folder in {root}")
-    return int(match.group(1)), root / name
-
-
-def _read_record(folder: Path, checkpoint_id: int) -> dict[str, Any]:
-    path = folder / COUNTERS
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise CheckpointError(f"{path} is missing although {LATEST} names {folder.name}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: not valid JSON: {error}") from error
-    if not isinstance(record, dict) or not {"checkpoint_id", "files", "counters"} <= record.keys():
-        raise CheckpointError(f"{path}: needs the keys checkpoint_id, files and counters")
-    if record["checkpoint_id"] != checkpoint_id:
-        raise CheckpointError(f"{path}: checkpoint_id {record['checkpoint_id']!r} but it lies in {folder.name}")
-    return record
 
 
 def _read_state(path: Path, entry: Mapping[str, Any] | None) -> Any:
@@ -245,14 +197,14 @@ def read_online_state(path: str | Path) -> tuple[dict[str, Tensor], dict[str, An
     """The verified online weights and counters of a run directory (its latest checkpoint) or of one checkpoint
     folder (``ckpt-<k>``), without a module to load them into."""
     path = Path(path)
-    latest = _latest(path / "checkpoints") if (path / "checkpoints").is_dir() else None
+    latest = latest_checkpoint(path / "checkpoints") if (path / "checkpoints").is_dir() else None
     if latest is None:
-        match = _FOLDER.fullmatch(path.name)
+        match = FOLDER.fullmatch(path.name)
         if match is None or not path.is_dir():
             raise CheckpointError(f"{path}: neither a run directory with a checkpoint nor a checkpoint folder")
         latest = int(match.group(1)), path
     checkpoint_id, folder = latest
-    record = _read_record(folder, checkpoint_id)
+    record = read_record(folder, checkpoint_id)
     return _read_state(folder / "online.pt", record["files"].get("online.pt")), dict(record["counters"])
 
 
@@ -263,12 +215,12 @@ def load_checkpoint(
 
     The optimizer gets its saved param_groups too (learning rate included): set scheduled values after loading.
     """
-    latest = _latest(Path(run_dir) / "checkpoints")
+    latest = latest_checkpoint(Path(run_dir) / "checkpoints")
     if latest is None:
         return None
     checkpoint_id, folder = latest
     try:
-        record = _read_record(folder, checkpoint_id)
+        record = read_record(folder, checkpoint_id)
         names = STATE_FILES if optimizer is not None else STATE_FILES[:2]
         states = {name: _read_state(folder / name, record["files"].get(name)) for name in names}
     except CheckpointError as error:
@@ -288,7 +240,7 @@ def _way_out(damaged: Path) -> str:
     """What to do about a damaged checkpoint folder: resume from an older complete one, if the run kept one."""
     root = damaged.parent
     older = sorted(
-        (path for i, path in _folder_ids(root).items() if path != damaged and (path / COUNTERS).exists()),
+        (path for i, path in folder_ids(root).items() if path != damaged and (path / COUNTERS).exists()),
         key=lambda path: path.name,
     )
     if older:
@@ -296,35 +248,6 @@ def _way_out(damaged: Path) -> str:
             f"the checkpoint is damaged: to resume from the one before, write {older[-1].name!r} into {root / LATEST}"
         )
     return f"the checkpoint is damaged and no older one is kept: restore {damaged} from a backup or start a new run"
-
-
-def _best_dirs(run_dir: str | Path, map_name: str) -> tuple[Path, Path, Path]:
-    """``best/<map>``, ``best/.<map>.new`` and ``best/.<map>.old``, after repairing a swap a crash interrupted."""
-    if not map_name or map_name.startswith(".") or any(sep in map_name for sep in ("/", "\\", os.sep)):
-        raise ValueError(f"map name {map_name!r} cannot be a folder name")
-    best = Path(run_dir) / "best"
-    final, new, old = best / map_name, best / f".{map_name}.new", best / f".{map_name}.old"
-    if not final.exists():
-        for candidate in (new, old):  # the new folder is complete once its actions.json exists
-            if (candidate / "actions.json").exists():
-                os.replace(candidate, final)
-                break
-    for leftover in (new, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)
-    return final, new, old
-
-
-def read_best_race(run_dir: str | Path, map_name: str) -> dict[str, Any] | None:
-    """The stored ``actions.json`` of the best race on ``map_name``, or None when there is none."""
-    final, _, _ = _best_dirs(run_dir, map_name)
-    path = final / "actions.json"
-    if not path.exists():
-        return None
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a best-race record: {error}") from error
 
 
 def save_best_race(
@@ -351,11 +274,11 @@ def save_best_race(
     if tick_keys is not None:
         record["tick_keys"] = list(tick_keys)
     text = json.dumps(record, indent=1) + "\n"
-    final, new, old = _best_dirs(run_dir, map_name)
+    final, new, old = best_dirs(run_dir, map_name)
     new.mkdir(parents=True)
     state = online.state_dict() if isinstance(online, nn.Module) else online
-    atomic_write_bytes(new / "weights.pt", _serialise(state))
-    atomic_write_text(new / "actions.json", text)
+    atomic_write_bytes(new / WEIGHTS, _serialise(state))
+    atomic_write_text(new / ACTIONS, text)
     if final.exists():
         os.replace(final, old)
     os.replace(new, final)

@@ -11,9 +11,10 @@ import torch
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import EnvConfig
 from hairpin.nets import IQNNetwork
-from hairpin.rl.checkpoint import CheckpointError, load_checkpoint
+from hairpin.rl.checkpoint import load_checkpoint
 from hairpin.rl.collector import make_network
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.checkpoints import CheckpointError
+from hairpin.runfiles.manifest import RunManifest
 from hairpin.sim.lap_media import side_by_side, write_gif
 from hairpin.sim.race import RaceSim
 

@@ -31,7 +31,6 @@ from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.nets.state_dict import load_weights
 from hairpin.rl.buffer import ReplayBuffer, ReplayRatio, SplitMemory
 from hairpin.rl.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_state_dict_strict,
     read_online_state,
@@ -46,12 +45,13 @@ from hairpin.rl.limits import map_limits
 from hairpin.rl.map_cycle import trained_maps
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
-from hairpin.rl.run_manifest import MANIFEST, RunManifest
 from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.schedules import RunSchedules
 from hairpin.rl.shaping import LinePotential
 from hairpin.rl.tb_writer import SuffixedSummaryWriter
 from hairpin.run_lock import RunLock
+from hairpin.runfiles.checkpoints import CheckpointError
+from hairpin.runfiles.manifest import MANIFEST, RunManifest
 from hairpin.sim.race import float_layout
 from hairpin.version import code_version
 

@@ -29,8 +29,8 @@ from rich.table import Table
 from hairpin.atomic import atomic_write_text
 from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
-from hairpin.rl.run_manifest import MANIFEST, RunManifest, RunManifestError
 from hairpin.run_lock import RunLock, RunLockedError
+from hairpin.runfiles.manifest import MANIFEST, RunManifest, RunManifestError
 from hairpin.study.display import Row, disk_rows, plan_table
 from hairpin.study.plan import Node, Plan
 from hairpin.study.progress import Progress, checkpoint_counters, node_progress, outputs_complete, rl_stop

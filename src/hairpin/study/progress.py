@@ -1,20 +1,21 @@
 """What a node's outputs on disk say: complete or not, and how far along (frames, batches, best lap, epochs).
 
-RL runs are read through their files (DESIGN §6): ``run.json`` (sessions and the ``stop`` event), the latest
-checkpoint's ``counters.json`` (frames, batches, training hours; layout of ``rl/checkpoint.py``, read as JSON so
-that the study never imports torch) and ``best/<map>/actions.json``. Pretraining runs are complete when their
+RL runs are read through their files (DESIGN §6, ``hairpin.runfiles``, which needs no torch): ``run.json``
+(sessions and the ``stop`` event), the latest checkpoint's counters (frames, batches, training hours) and the best
+race per map. Pretraining runs are complete when their
 ``manifest.json`` exists (written last, DESIGN §5); datasets when their ``hairpin.json`` exists (the writer renames
 the finished dataset into place).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hairpin.rl.run_manifest import MANIFEST, RunManifest, RunManifestError
+from hairpin.runfiles.best import peek_best_race
+from hairpin.runfiles.checkpoints import CheckpointError, read_counters
+from hairpin.runfiles.manifest import MANIFEST, RunManifest, RunManifestError
 from hairpin.study.plan import Node
 
 __all__ = ["BUDGET_STOPS", "Progress", "checkpoint_counters", "node_progress", "outputs_complete", "rl_stop"]
@@ -37,15 +38,12 @@ class Progress:
 
 
 def checkpoint_counters(run_dir: Path) -> dict[str, Any] | None:
-    """The counters of the run's latest checkpoint (frames, batches, training hours), or None without one."""
-    root = run_dir / "checkpoints"
+    """The counters of the run's latest checkpoint (frames, batches, training hours), or None without a readable
+    one (a run being written is read as it stands)."""
     try:
-        folder = (root / "latest").read_text(encoding="utf-8").strip()
-        record = json.loads((root / folder / "counters.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_counters(run_dir)
+    except (CheckpointError, OSError):
         return None
-    counters = record.get("counters") if isinstance(record, dict) else None
-    return counters if isinstance(counters, dict) else None
 
 
 def best_lap(run_dir: Path, maps: list[str]) -> str | None:
@@ -53,11 +51,9 @@ def best_lap(run_dir: Path, maps: list[str]) -> str | None:
     best = run_dir / "best"
     names = maps or (sorted(p.name for p in best.iterdir() if not p.name.startswith(".")) if best.is_dir() else [])
     for name in names:
-        try:
-            record = json.loads((best / name / "actions.json").read_text(encoding="utf-8"))
+        record = peek_best_race(run_dir, name)
+        if record is not None:
             return f"{name} {int(record['race_time_ms']) / 1000:.2f} s"
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
     return None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hairpin.rl.run_manifest import MANIFEST
+from hairpin.runfiles.manifest import MANIFEST
 from hairpin.study.plan import Node, Plan
 from hairpin.study.spec import StudyError
 

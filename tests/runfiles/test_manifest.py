@@ -16,7 +16,7 @@ from torch import nn
 
 from hairpin.config.base import ConfigModel
 from hairpin.rl.checkpoint import load_checkpoint
-from hairpin.rl.run_manifest import RunManifest, RunManifestError, config_diff
+from hairpin.runfiles.manifest import RunManifest, RunManifestError, config_diff
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 CONFIG = {"rl": {"lr": 1e-3, "gamma": 0.99}, "paths": {"runs": "runs"}}
@@ -141,7 +141,7 @@ import os, signal, sys
 from pathlib import Path
 import torch
 from hairpin.rl import checkpoint
-from hairpin.rl.run_manifest import RunManifest
+from hairpin.runfiles.manifest import RunManifest
 
 run = Path(sys.argv[1])
 manifest = RunManifest.open_or_create(run, config={"rl": {"lr": 0.001}}, seed=3, code_version="test")
