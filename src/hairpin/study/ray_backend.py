@@ -10,6 +10,8 @@ on the driver left it. The nodes' progress appears when their files come back, a
 
 Every worker must have the same hairpin commit as the driver (a node refuses to run otherwise, naming both), and
 files that a config names outside the study folder (a map file) at the same path.
+Ray starts its workers at niceness 15 and a node's processes inherit it: on a machine busy with other work they get
+only the CPU that work leaves.
 """
 
 from __future__ import annotations
