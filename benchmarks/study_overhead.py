@@ -13,7 +13,9 @@ a 180 m map, ``--frames`` frames each) is run by ``hairpin study`` in a fresh fo
   = its wall time over the local run's at the same ``--jobs``. Skipped (null, with a hint on stderr) without Ray
   (``pip install -e ".[ray]"``).
 
-Each figure is the median of ``--repeats`` repeats. Prints one JSON line.
+Each figure is the median of ``--repeats`` repeats (each repeat's figures under ``each``). Prints one JSON line.
+The tiny study comes from the study tests (``tests/study/conftest.py``), so this runs from a checkout with the
+``dev`` extra.
 
     python benchmarks/study_overhead.py [--repeats 3] [--frames 4000] [--seeds 2]
 """
