@@ -772,8 +772,7 @@ def study(
     except KeyboardInterrupt:
         console.print("interrupted: the runs saved their checkpoints; the same command goes on where they stopped")
         raise typer.Exit(130) from None
-    if outcome.report is not None:
-        console.print(f"report: {outcome.report}")
+    console.print(f"report: {outcome.report}")
     if outcome.failed or outcome.blocked:
         blocked = f"; not run, needing them: {', '.join(outcome.blocked)}" if outcome.blocked else ""
         console.print(f"[red]failed:[/red] {', '.join(outcome.failed)}{blocked} (errors: {plan.study_dir / 'state'})")

@@ -2,8 +2,8 @@
 
 The study folder ``studies/<name>/`` belongs to one study process at a time (its ``study.lock``, the run lock of
 ``hairpin.run_lock``). ``study.yaml`` is a copy of the file that ran and ``plan.json`` the plan with its content
-keys; the report (``hairpin.study.report``) is written at the end, also when some node
-failed (it names what is missing).
+keys; the report (``hairpin.study.report``) is written at the end, also when some node failed (it names what is
+missing).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def study_hash(path: Path) -> str:
 
 
 class StudyOutcome:
-    """What a study run ended with: each node's end and the report, if one was written."""
+    """What a study run ended with: each node's end and the report."""
 
-    def __init__(self, results: dict[str, str], report: Path | None) -> None:
+    def __init__(self, results: dict[str, str], report: Path) -> None:
         self.results, self.report = results, report
 
     @property
