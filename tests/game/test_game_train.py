@@ -64,11 +64,11 @@ def collect(cfg: RLConfig, n_races: int, timeout_s: float = 90.0, after_first: o
     deadline = time.monotonic() + timeout_s
     try:
         while len(races) < n_races and time.monotonic() < deadline:
-            got = pool.inbox.receive(timeout=0.5)
+            got = pool.receive(timeout=0.5)
             if got and not races and callable(after_first):
                 after_first()
             races += got
-            pool.replace_dead(lambda index, code: pytest.fail(f"collector {index} died (exit code {code})"))
+            pool.check_health(lambda kind, message: kind != "collector_restarted" or pytest.fail(message))
     finally:
         pool.stop()
     assert len(races) >= n_races, f"only {len(races)} races within {timeout_s} s"

@@ -122,7 +122,7 @@ def test_a_pull_during_a_publish_keeps_the_weights_it_has() -> None:
     assert shared.pull(nn.Linear(3, 2), 1) == 1
 
 
-def race(collector: int, steps: int) -> RaceRecord:
+def race(collector: int, steps: int, sequence: int = 0) -> RaceRecord:
     return RaceRecord(
         collector=collector,
         entry=0,
@@ -135,6 +135,7 @@ def race(collector: int, steps: int) -> RaceRecord:
         race_time_ms=100 * steps,
         mean_q=0.0,
         weights_version=1,
+        sequence=sequence,
     )
 
 
@@ -145,7 +146,7 @@ def test_races_a_dead_collector_announced_are_taken_and_its_slots_freed() -> Non
         reader, writer = CTX.Pipe(duplex=False)
         inbox.attach(0, reader)
         for sequence, steps in enumerate((3, 5)):
-            send_race(writer, inbox.spool, race(0, steps), sequence)
+            send_race(writer, inbox.spool, race(0, steps, sequence))
             slots.mark_sent(0)
         slots.mark_sent(0)  # died after counting a third race it never announced
         writer.close()

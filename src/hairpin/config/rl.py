@@ -200,6 +200,14 @@ class PerformanceConfig(ConfigModel):
     max_pending_races: int = Field(64, ge=1)
     """Finished races waiting for the learner before collectors wait, shared evenly among the collectors (at least
     one each); nothing is dropped."""
+    collectors: Literal["local", "ray"] = "local"
+    """Where collectors run: ``local``, processes on this machine; ``ray``, actors on a Ray cluster (the ``ray``
+    extra; README, "Collectors on several machines")."""
+    ray_address: str | None = None
+    """With ``collectors: ray``, the cluster to join (``HOST:PORT``, or ``auto``); None: the cluster started on
+    this machine by ``ray start``, or else a Ray of this machine's own for this run."""
+    ray_cpus_per_collector: float = Field(1.0, gt=0)
+    """CPUs a Ray collector asks for (its cars and inference run in one thread)."""
 
 
 class PlateauConfig(ConfigModel):

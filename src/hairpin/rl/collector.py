@@ -1,23 +1,23 @@
-"""Collector processes: each drives a vector of simulated cars (or, with ``env.backend: game``, one game) with
-batched inference and sends whole races.
+"""The collector loop, shared by every collector backend: a vector of simulated cars (or, with ``env.backend:
+game``, one game) driven with batched inference, whole races handed to the learner through a ``CollectorPort``.
 
 A collector follows the map cycle car by car, acts with its own copy of the online network (pulled from the
-learner's shared weights every ``update_inference_network_every_n_actions`` actions), explores with ε and
-Boltzmann-ε from the schedules at the learner's current frame count, and sends every finished or cut-off race to
-the learner. It waits, and never drops a race, when the learner asks it to (``may_run`` cleared) or has too many of
-its races still to take. A game that fails mid-race loses that race (none is sent half); the collector reconnects,
-relaunching the game if it died, and drives on.
+learner's latest weights every ``update_inference_network_every_n_actions`` actions), explores with ε and
+Boltzmann-ε from the schedules at the learner's current frame count, and hands every finished or cut-off race over,
+numbered by its ``sequence`` within the collector's ``incarnation``. It waits, and never drops a race, while the
+learner asks it to or has too many of its races still to take. A game that fails mid-race loses that race (none is
+sent half); the collector reconnects, relaunching the game if it died, and drives on. How the port reaches the
+learner (processes on this machine, or Ray actors) is the backend's business: ``collector_pool`` and
+``ray_collectors``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -28,18 +28,16 @@ from hairpin.devices import resolve_device
 from hairpin.game.errors import GameError
 from hairpin.nets import IQNNetwork
 from hairpin.rl.exploration import Explorer
-from hairpin.rl.lockfree import RaceSlots, SharedFlag
 from hairpin.rl.map_cycle import MapCycle, unique_maps
-from hairpin.rl.race_channel import RaceRecord, send_race
+from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.random_starts import RandomStarts
 from hairpin.rl.schedules import RunSchedules
-from hairpin.rl.shared_weights import SharedWeights
 from hairpin.sim.race import RaceSim, float_layout
 
 if TYPE_CHECKING:
     from hairpin.game.race import GameRace
 
-__all__ = ["CollectorLinks", "collector_main", "make_network"]
+__all__ = ["WAIT_POLL_S", "CollectorPort", "collect", "make_network"]
 
 log = logging.getLogger("hairpin.collector")
 
@@ -47,15 +45,28 @@ WAIT_POLL_S = 0.5
 """How often a waiting collector checks whether it should stop."""
 
 
-class CollectorLinks(NamedTuple):
-    """What every collector shares with the learner."""
+class CollectorPort(Protocol):
+    """What the collector loop needs from the learner, whichever way it is reached."""
 
-    weights: SharedWeights
-    frames_played: Any  # multiprocessing.Value('q'): the learner's cumul_number_frames_played
-    may_run: SharedFlag  # cleared while the learner is behind its replay ratio
-    stop: SharedFlag
-    slots: RaceSlots  # races that may wait for the learner
-    spool: Path  # directory the race files go through
+    def running(self) -> bool:
+        """The run goes on (False once the learner stops or is gone)."""
+        ...
+
+    def wait_to_run(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds while the learner is behind; whether the collector may drive now."""
+        ...
+
+    def pull(self, net: IQNNetwork, version: int) -> int:
+        """Load the learner's latest weights into ``net`` when newer than ``version``; the version held."""
+        ...
+
+    def frames_played(self) -> int:
+        """The learner's frame count, which the exploration schedules read."""
+        ...
+
+    def send(self, record: RaceRecord) -> bool:
+        """Hand a race over, waiting for room first; False when the run stopped before there was room."""
+        ...
 
 
 def make_network(cfg: RLConfig) -> IQNNetwork:
@@ -79,24 +90,6 @@ class _Races:
         self.actions[car], self.rewards[car], self.q[car], self.greedy[car] = [], [], [], []
 
 
-def collector_main(index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int) -> None:
-    """Entry point of a collector process; races go out through ``conn``."""
-    torch.set_num_threads(1)
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    parent = os.getppid()
-    try:
-        with ExitStack() as resources:  # the game connection and the emulator a game collector started
-            _collect(index, cfg, links, conn, seed, parent, resources)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the learner handles it
-        pass
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the learner closed its end of the pipe: it stopped or died; nothing to report
-    except FileNotFoundError:
-        if _running(links, parent):
-            raise
-        # the spool went with the learner that died: nothing to report
-
-
 def _open_cars(
     cfg: RLConfig, index: int, maps: list[str], car_tracks: Sequence[int], resources: ExitStack
 ) -> RaceSim | GameRace:
@@ -111,14 +104,13 @@ def _open_cars(
     return RaceSim(cfg.env, maps, cfg.performance.cars_per_collector, car_tracks=car_tracks)
 
 
-def _collect(
-    index: int, cfg: RLConfig, links: CollectorLinks, conn: Connection, seed: int, parent: int, resources: ExitStack
-) -> None:
+def collect(index: int, incarnation: int, cfg: RLConfig, port: CollectorPort, seed: int, resources: ExitStack) -> None:
+    """Drive collector ``index``'s cars and hand their races to ``port`` until the run stops."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     device = resolve_device(cfg.performance.collector_device)
     net = make_network(cfg).to(device).eval()
-    version = links.weights.pull(net, -1)
+    version = port.pull(net, -1)
     entries = cfg.map_cycle.entries
     maps = unique_maps(entries)
     n_cars = cfg.performance.cars_per_collector
@@ -136,12 +128,12 @@ def _collect(
     explo = cfg.exploration
     explorer = Explorer(n_cars, N_ACTIONS, explo.random_action_hold_steps, rng)
     actions_since_pull = sent = 0
-    while _running(links, parent):
-        if not links.may_run.wait(WAIT_POLL_S):
+    while port.running():
+        if not port.wait_to_run(WAIT_POLL_S):
             continue
         if actions_since_pull >= cfg.performance.update_inference_network_every_n_actions:
-            version, actions_since_pull = links.weights.pull(net, version), 0
-        values = schedules.at(links.frames_played.value)
+            version, actions_since_pull = port.pull(net, version), 0
+        values = schedules.at(port.frames_played())
         with torch.no_grad():
             img = torch.from_numpy(sim.image).to(device) if cfg.nn.vis.enabled else None
             q = net.q_values(img, torch.from_numpy(sim.floats).to(device), cfg.iqn.n_acting_quantiles).cpu().numpy()
@@ -184,11 +176,12 @@ def _collect(
                 mean_q=float(np.mean(races.q[car])),
                 weights_version=version,
                 start_m=float(start_m[car]),
+                incarnation=incarnation,
+                sequence=sent,
+                ended_unix=time.time(),
             )
-            if not _wait_for_slot(links, index, parent):
+            if not port.send(record):
                 return
-            send_race(conn, links.spool, record, sent)
-            links.slots.mark_sent(index)
             sent += 1
             car_entry[car] = cycles[car].next()
             greedy[car] = not entries[car_entry[car]].is_exploration
@@ -200,17 +193,3 @@ def _collect(
             explorer.reset(ended)
             for car in ended.tolist():
                 races.start(car, sim.image[car], sim.floats[car])
-
-
-def _running(links: CollectorLinks, parent: int) -> bool:
-    """The run goes on: not stopped, and the learner that started this collector is still its parent (a learner
-    killed with SIGKILL cannot tell its collectors to stop, so they notice it is gone)."""
-    return not links.stop.is_set() and os.getppid() == parent
-
-
-def _wait_for_slot(links: CollectorLinks, index: int, parent: int) -> bool:
-    """Wait until the learner has room for another race; False when the run stops first."""
-    while _running(links, parent):
-        if links.slots.wait_for_room(index, WAIT_POLL_S):
-            return True
-    return False

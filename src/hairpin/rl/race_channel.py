@@ -40,6 +40,9 @@ class RaceRecord(NamedTuple):
     mean_q: float  # mean over the race of the chosen action's Q
     weights_version: int
     start_m: float = 0.0  # where the race started along the line (> 0: a random start, not a lap)
+    incarnation: int = 0  # which life of its collector drove it (a restarted collector is a new incarnation)
+    sequence: int = 0  # its number among the races of that incarnation, from 0, with no gap
+    ended_unix: float = 0.0  # when it ended (time.time() on the collector's machine)
 
 
 ARRAYS = ("frames", "floats", "actions", "rewards", "greedy")
@@ -72,9 +75,9 @@ def remove_dead_spools(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def send_race(conn: Connection, spool: Path, record: RaceRecord, sequence: int) -> None:
+def send_race(conn: Connection, spool: Path, record: RaceRecord) -> None:
     """Write the race's arrays to the spool, then announce it with a small message."""
-    path = spool / f"race-{record.collector}-{os.getpid()}-{sequence}.npz"
+    path = spool / f"race-{record.collector}-{os.getpid()}-{record.sequence}.npz"
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, **{name: getattr(record, name) for name in ARRAYS})

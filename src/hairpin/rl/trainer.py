@@ -38,7 +38,7 @@ from hairpin.rl.checkpoint import (
     save_checkpoint,
 )
 from hairpin.rl.collector import make_network
-from hairpin.rl.collector_pool import CollectorCrashLoopError, CollectorPool
+from hairpin.rl.collectors import CollectorCrashLoopError, Collectors, make_collectors
 from hairpin.rl.inject import Injected, inject_pretrained
 from hairpin.rl.learner import Learner
 from hairpin.rl.limits import map_limits
@@ -296,11 +296,10 @@ class Trainer:
     def run(self, on_status: Any = None) -> TrainerStatus:
         """Train until a stop rule; ``on_status(status)`` is called about once a second and may stop the run by
         setting ``status.stop_reason``."""
-        pool = CollectorPool(self.cfg, self.online, self.cfg.seed)
-        for spool in pool.removed_spools:
-            self._event("spool_removed", f"removed {spool}, left by a learner that no longer runs")
+        pool = make_collectors(self.cfg, self.online, self.cfg.seed)
         self._publish(pool)
         pool.start()
+        pool.check_health(self._event)
         start = time.monotonic()
         clocks = {"publish": start, "log": start, "checkpoint": start, "status": start}
         busy_s, window_start, batches_at_window = 0.0, start, self.batches
@@ -318,7 +317,7 @@ class Trainer:
                     self._train_one(values.gamma)
                 busy_s += time.monotonic() - t0
                 behind = self.ratio.collectors_must_wait(self._backpressure_slack())
-                (pool.links.may_run.clear if behind else pool.links.may_run.set)()
+                pool.set_may_run(not behind)
                 now = time.monotonic()
                 if self.batches > batches_before or now - clocks["publish"] >= PUBLISH_EVERY_S:
                     self._publish(pool)
@@ -338,7 +337,7 @@ class Trainer:
                 if now - clocks["checkpoint"] >= 60 * self.cfg.training.checkpoint_every_minutes:
                     self._checkpoint(now - start)
                     clocks["checkpoint"] = now
-                pool.replace_dead(self._on_collector_died)
+                pool.check_health(self._event)
                 self.status.elapsed_s = now - start
                 self.status.stop_reason = self.status.stop_reason or self._stop_reason(now - start)
         except KeyboardInterrupt:
@@ -374,11 +373,11 @@ class Trainer:
             finally:
                 self._lock.release()
 
-    def _receive(self, pool: CollectorPool, block: bool) -> None:
+    def _receive(self, pool: Collectors, block: bool) -> None:
         """Take every race waiting (waiting briefly for one when there is nothing to train on)."""
-        for record in pool.inbox.receive(timeout=0.05 if block else 0.0):
+        for record in pool.receive(timeout=0.05 if block else 0.0):
             self._add_race(record)
-        pool.links.frames_played.value = self.frames
+        pool.set_frames_played(self.frames)
 
     def _add_race(self, record: RaceRecord) -> None:
         entry = self.cfg.map_cycle.entries[record.entry]
@@ -459,8 +458,8 @@ class Trainer:
         credit = self._longest_race_steps * self.cfg.memory.number_times_single_memory_is_used_before_discard
         return perf.gpu_collectors_count * credit
 
-    def _publish(self, pool: CollectorPool) -> None:
-        version = pool.links.weights.publish(self.online)
+    def _publish(self, pool: Collectors) -> None:
+        version = pool.publish(self.online)
         self.weight_versions[version] = {k: v.detach().cpu().clone() for k, v in self.online.state_dict().items()}
         while len(self.weight_versions) > KEPT_WEIGHT_VERSIONS:
             self.weight_versions.popitem(last=False)
@@ -511,9 +510,6 @@ class Trainer:
         self.manifest.log_event(kind, message, self.frames)
         self.writer.add_scalar(f"Events/{kind}", 1.0, self.frames)
         self.status.events.append(f"{kind}: {message}")
-
-    def _on_collector_died(self, index: int, exit_code: int | None) -> None:
-        self._event("collector_restarted", f"collector {index} died (exit code {exit_code}); started a new one")
 
     def _stop_reason(self, session_s: float) -> str | None:
         t = self.cfg.training

@@ -16,54 +16,22 @@ only the CPU that work leaves.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
+from hairpin import ray_cluster
 from hairpin.study.plan import Node, Plan
 from hairpin.study.shipping import apply_result, node_inputs, node_payload, pack, run_node
-from hairpin.study.spec import StudyError
 
 __all__ = ["RETRIES", "RayBackend", "RayProcess", "connect", "node_resources"]
 
 RETRIES = 3
 """Times Ray runs a node again when the worker running it dies."""
-CONNECT_TIMEOUT_S = 5.0
 
 
 def connect(address: str) -> None:
     """Join the Ray cluster at ``address`` (``auto``: the one this machine belongs to); a clear error without Ray."""
-    try:
-        import ray
-    except ImportError as error:
-        raise StudyError(
-            f"--ray {address}: the ray package is not installed (pip install 'hairpin[ray]'); without --ray the "
-            "study runs on this machine"
-        ) from error
-    if ray.is_initialized():
-        return
-    _check_reachable(address)
-    try:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise StudyError(
-            f"--ray {address}: no Ray cluster there ({error}); start one with `ray start --head` and give its "
-            "address, or `auto` on a machine of the cluster"
-        ) from error
-
-
-def _check_reachable(address: str) -> None:
-    """A ``HOST:PORT`` that nothing answers on is refused at once (Ray itself would retry for minutes)."""
-    host, _, port = address.rpartition(":")
-    if "://" in address or not host or not port.isdigit():
-        return  # auto, or a ray:// client address: Ray's own checks
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as error:
-        raise StudyError(
-            f"--ray {address}: nothing answers there ({error}); start the head with `ray start --head` and give "
-            "the address it prints (HOST:6379), or `auto` on a machine of the cluster"
-        ) from error
+    ray_cluster.connect(address, "--ray")
 
 
 def node_resources(node: Node) -> dict[str, float]:

@@ -1,0 +1,296 @@
+"""The Ray collector backend (``performance.collectors: ray``): each collector is a Ray actor, on any machine of
+the cluster, that runs the shared collector loop (``collector.collect``) in a thread.
+
+The learner owns every race it takes: races come back only as the results of its own ``exchange`` calls, one call
+in flight per collector, so an actor that dies cannot take back a race already returned. Each call carries what the
+collector must know: the learner's frame count and hold, the count of that incarnation's races taken (its
+acknowledgement), and, when the collector's weights are older than the learner's, the latest weights as one object
+of Ray's store (put once per version, whatever the number of collectors). A collector keeps at most its share of
+``max_pending_races`` unacknowledged races (back-pressure: it waits, nothing is dropped), so when it dies at most that
+many races are lost, and the restart event says so.
+
+Actors are restarted by Ray when they die (``max_restarts=-1``; calls in flight are retried on the new incarnation),
+each restart is logged as a local collector's is, and they stop with the learner (Ray ends an actor whose owner
+dies). Sim collectors ask for ``performance.ray_cpus_per_collector`` CPUs anywhere; game collectors also ask for one
+``hairpin_game`` resource, which only the machines started with the game declare.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from contextlib import ExitStack
+from typing import Any
+
+import torch
+from torch import nn
+
+from hairpin.config.rl import RLConfig
+from hairpin.nets import IQNNetwork
+from hairpin.rl.collector import WAIT_POLL_S, collect
+from hairpin.rl.collectors import CollectorCrashLoopError, CrashLoopGuard, EventSink
+from hairpin.rl.race_channel import RaceRecord
+from hairpin.rl.race_ledger import RaceLedger
+
+__all__ = ["GAME_RESOURCE", "CollectorActor", "RayCollectors"]
+
+GAME_RESOURCE = "hairpin_game"
+"""Custom Ray resource of a machine that runs the game: ``ray start ... --resources '{"hairpin_game": N}'``."""
+EXCHANGE_WAIT_S = 0.05
+"""How long an exchange waits for a race before answering with none (the longest a hold or release waits)."""
+SILENT_AFTER_S = 60.0
+"""A collector that has not answered for this long is reported (its machine may be gone)."""
+STOP_TIMEOUT_S = 10.0
+
+
+class CollectorActor:
+    """One collector on a Ray worker (made an actor by ``RayCollectors``); also the loop's ``CollectorPort``."""
+
+    def __init__(self, index: int, cfg: RLConfig, seed: int, capacity: int, learner_version: str) -> None:
+        import ray
+
+        from hairpin.version import code_version
+
+        here = code_version()
+        if here != learner_version:
+            raise RuntimeError(
+                f"this worker runs hairpin {here}, the learner {learner_version}: install the same commit on every "
+                "machine of the cluster"
+            )
+        torch.set_num_threads(1)
+        os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+        self.index, self.capacity = index, capacity
+        self.incarnation = secrets.randbits(62)
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            seed ^= self.incarnation  # a new life drives new races
+        self.ready = threading.Condition()
+        self.outbox: deque[RaceRecord] = deque()
+        self.produced = self.acked = 0
+        self.frames = 0
+        self.may_run = threading.Event()
+        self.stopping = threading.Event()
+        self.weights: tuple[int, dict[str, torch.Tensor] | None] = (-1, None)
+        self.thread = threading.Thread(target=self._drive, args=(cfg, seed), name="hairpin-collector", daemon=True)
+        self.thread.start()
+
+    def _drive(self, cfg: RLConfig, seed: int) -> None:
+        try:
+            with ExitStack() as resources:
+                collect(self.index, self.incarnation, cfg, self, seed, resources)
+        except BaseException:  # the actor dies with it, and Ray starts a new one
+            if not self.stopping.is_set():
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+
+    # -- the learner's calls --------------------------------------------------------------------------------
+
+    def exchange(
+        self, incarnation: int | None, taken: int, frames: int, may_run: bool, version: int, weights: list[Any] | None
+    ) -> dict[str, Any]:
+        """Take the learner's news, then hand over the races waiting (waiting up to ``EXCHANGE_WAIT_S`` for one).
+
+        ``taken`` counts the races of ``incarnation`` the learner holds; ``weights`` (a one-element list, so Ray
+        leaves the reference unresolved) is fetched only when ``version`` is newer than the weights held."""
+        import ray
+
+        self.frames = frames
+        (self.may_run.set if may_run else self.may_run.clear)()
+        if weights is not None and version > self.weights[0]:
+            self.weights = (version, ray.get(weights[0]))
+        with self.ready:
+            if incarnation == self.incarnation:
+                self.acked = max(self.acked, taken)
+                self.ready.notify_all()
+            self.ready.wait_for(lambda: bool(self.outbox), EXCHANGE_WAIT_S)
+            races = list(self.outbox)
+            self.outbox.clear()
+        return {"incarnation": self.incarnation, "races": races, "version": self.weights[0], "pid": os.getpid()}
+
+    def stop(self) -> None:
+        """End the loop (closing a game it drives) and wait for it."""
+        self.stopping.set()
+        self.may_run.set()
+        with self.ready:
+            self.ready.notify_all()
+        self.thread.join(STOP_TIMEOUT_S)
+
+    # -- the collector loop's port --------------------------------------------------------------------------
+
+    def running(self) -> bool:
+        return not self.stopping.is_set()
+
+    def wait_to_run(self, timeout: float) -> bool:
+        return self.may_run.wait(timeout)
+
+    def pull(self, net: IQNNetwork, version: int) -> int:
+        held, state = self.weights
+        if held > version and state is not None:
+            net.load_state_dict(state, strict=True)
+            return held
+        return version
+
+    def frames_played(self) -> int:
+        return self.frames
+
+    def send(self, record: RaceRecord) -> bool:
+        with self.ready:
+            while not self.stopping.is_set():
+                if self.produced - self.acked < self.capacity:
+                    self.outbox.append(record)
+                    self.produced += 1
+                    self.ready.notify_all()
+                    return True
+                self.ready.wait(WAIT_POLL_S)
+        return False
+
+
+class RayCollectors:
+    """``performance.gpu_collectors_count`` collector actors on the Ray cluster ``performance.ray_address``."""
+
+    def __init__(self, cfg: RLConfig, net: nn.Module, seed: int) -> None:
+        from hairpin.ray_cluster import connect
+
+        connect(cfg.performance.ray_address, "performance.ray_address", log_to_driver=True)
+        self.cfg, self.seed = cfg, seed
+        self.count = cfg.performance.gpu_collectors_count
+        self.capacity = max(1, math.ceil(cfg.performance.max_pending_races / self.count))
+        self.ledger = RaceLedger()
+        self.guard = CrashLoopGuard()
+        self.version = 0
+        self._state: dict[str, torch.Tensor] = {}
+        self._ref: Any = None  # the latest version in Ray's store, put on first need
+        self.frames, self.may_run = 0, True
+        self.actors: list[Any] = []
+        self.calls: dict[int, Any] = {}
+        self.incarnation: list[int | None] = [None] * self.count
+        self.held_version = [-1] * self.count
+        self.last_answer = [time.monotonic()] * self.count
+        self.reported_silent: set[int] = set()
+        self.publish(net)
+
+    def start(self) -> None:
+        import ray
+
+        from hairpin.version import code_version
+
+        options: dict[str, Any] = {
+            "num_cpus": self.cfg.performance.ray_cpus_per_collector,
+            "max_restarts": -1,
+            "max_task_retries": -1,
+            "max_concurrency": 2,  # an exchange and a stop may overlap
+        }
+        if self.cfg.env.backend == "game":
+            options["resources"] = {GAME_RESOURCE: 1}
+        actor_class = ray.remote(CollectorActor)
+        for index in range(self.count):
+            seed = self.seed * 1_000_003 + 7919 * index
+            actor = actor_class.options(**options, name=None).remote(
+                index, self.cfg, seed, self.capacity, code_version()
+            )
+            self.actors.append(actor)
+            self._call(index)
+
+    def publish(self, net: nn.Module) -> int:
+        self._state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+        self._ref = None
+        self.version += 1
+        return self.version
+
+    def _weights(self) -> Any:
+        import ray
+
+        if self._ref is None:
+            self._ref = ray.put(self._state)
+        return self._ref
+
+    def _call(self, index: int) -> None:
+        incarnation = self.incarnation[index]
+        taken = self.ledger.life(index, incarnation).next_sequence if incarnation is not None else 0
+        weights = [self._weights()] if self.held_version[index] < self.version else None
+        self.calls[index] = self.actors[index].exchange.remote(
+            incarnation, taken, self.frames, self.may_run, self.version, weights
+        )
+
+    def receive(self, timeout: float) -> list[RaceRecord]:
+        import ray
+
+        refs = list(self.calls.values())
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        done = {id(ref) for ref in ready}
+        records: list[RaceRecord] = []
+        for index, ref in list(self.calls.items()):
+            if id(ref) in done:
+                records.extend(self._answer(index, ref))
+                self._call(index)
+        return records
+
+    def _answer(self, index: int, ref: Any) -> list[RaceRecord]:
+        import ray
+
+        try:
+            reply = ray.get(ref)
+        except ray.exceptions.ActorDiedError as error:  # it cannot be restarted (its constructor failed)
+            raise CollectorCrashLoopError(f"collector {index} cannot start on Ray: {error}") from error
+        except ray.exceptions.RayActorError:  # unreachable for now: ask again
+            return []
+        self.last_answer[index] = time.monotonic()
+        self.reported_silent.discard(index)
+        self.held_version[index] = reply["version"]
+        if reply["incarnation"] != self.incarnation[index]:
+            self._new_life(index, reply["incarnation"], reply["pid"])
+        return [record for record in reply["races"] if self.ledger.accept(record)]
+
+    def _new_life(self, index: int, incarnation: int, pid: int) -> None:
+        before = self.incarnation[index]
+        self.incarnation[index] = incarnation
+        life = self.ledger.life(index, incarnation)
+        if before is None:
+            return
+        self.guard.record(f"collector {index} on Ray")
+        handed = self.ledger.life(index, before).next_sequence
+        self.ledger.events.append(
+            (
+                "collector_restarted",
+                f"collector {index} died and Ray started it again (life {life.number}, pid {pid}); the last life "
+                f"handed over {handed} races, and at most {self.capacity} it had finished were lost with it",
+            )
+        )
+
+    def set_frames_played(self, frames: int) -> None:
+        self.frames = frames
+
+    def set_may_run(self, may_run: bool) -> None:
+        self.may_run = may_run
+
+    def check_health(self, on_event: EventSink) -> None:
+        now = time.monotonic()
+        for index, last in enumerate(self.last_answer):
+            if now - last > SILENT_AFTER_S and index not in self.reported_silent:
+                self.reported_silent.add(index)
+                self.ledger.events.append(
+                    (
+                        "collector_silent",
+                        f"collector {index} has not answered for {SILENT_AFTER_S:.0f} s: its machine may be gone "
+                        "(Ray starts it again where the cluster has room)",
+                    )
+                )
+        for kind, message in self.ledger.drain_events():
+            on_event(kind, message)
+
+    def stop(self) -> None:
+        import ray
+
+        stops = [actor.stop.remote() for actor in self.actors]
+        ray.wait(stops, num_returns=len(stops), timeout=STOP_TIMEOUT_S)
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.actors, self.calls = [], {}
