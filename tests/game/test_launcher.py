@@ -224,6 +224,7 @@ def test_a_game_already_on_the_port_is_used_not_launched_again(process: GameProc
         listener.listen(1)
         assert port_in_use("127.0.0.1", process.port)
         assert process.ensure_running() is False and process.launches == 0
+        process.stop()  # what listens is this process: stopping "the game" must leave it alive
 
 
 def test_a_manual_game_is_left_to_the_user() -> None:

@@ -11,12 +11,14 @@ import pytest
 
 from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
+from hairpin.rl.race_channel import RaceRecord
 from hairpin.sim.generator import blocks_to_line
 
 _TRAINER_SCRIPT = """
 import sys
 from hairpin.config.loader import load_config
 from hairpin.config.rl import RLConfig
+from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.trainer import Trainer
 cfg = load_config(RLConfig, sys.argv[1])
 Trainer(cfg).run(on_status=lambda s: print("status", s.frames, flush=True))
@@ -28,6 +30,27 @@ def start_trainer(cfg: RLConfig, path: Path, *, stderr: int | None = None) -> su
     path.write_text(dump_config(cfg))
     command = [sys.executable, "-c", _TRAINER_SCRIPT, str(path)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def race_record(
+    collector: int = 0, steps: int = 3, *, incarnation: int = 0, sequence: int = 0, size: int = 4, floats: int = 3
+) -> RaceRecord:
+    """A finished race of ``steps`` steps, as a collector hands it over (blank frames, actions 0, 1, 2, ...)."""
+    return RaceRecord(
+        collector=collector,
+        entry=0,
+        frames=np.zeros((steps + 1, 1, size, size), np.uint8),
+        floats=np.zeros((steps + 1, floats), np.float32),
+        actions=np.arange(steps, dtype=np.int64),
+        rewards=np.ones(steps, np.float32),
+        greedy=np.ones(steps, np.bool_),
+        terminated=True,
+        race_time_ms=100 * steps,
+        mean_q=0.0,
+        weights_version=1,
+        incarnation=incarnation,
+        sequence=sequence,
+    )
 
 
 def tiny_config(tmp_path: Path, **overrides: object) -> RLConfig:

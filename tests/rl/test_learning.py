@@ -1,4 +1,5 @@
-"""The CI learning check: a float-only agent learns to finish a short map reliably within a fixed frame budget."""
+"""The CI learning check: a float-only agent learns to finish a short map reliably within a fixed frame budget,
+with collectors on this machine and, when the ``ray`` extra is installed, as Ray actors."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ from hairpin.rl.trainer import Trainer
 
 
 @pytest.mark.slow
-def test_float_only_agent_finishes_the_short_map(tmp_path: Path) -> None:
+@pytest.mark.parametrize("collectors", ["local", "ray"])
+def test_float_only_agent_finishes_the_short_map(
+    tmp_path: Path, collectors: str, request: pytest.FixtureRequest
+) -> None:
+    if collectors == "ray":
+        ray = pytest.importorskip("ray")
+        request.addfinalizer(ray.shutdown)  # the run started a Ray of its own
     cfg = tiny_config(
         tmp_path,
         **{
+            "performance.collectors": collectors,
             "training.max_frames": 250_000,
             "training.early_stop_minutes": None,
             "nn.floats.hidden": 128,
@@ -40,5 +48,9 @@ def test_float_only_agent_finishes_the_short_map(tmp_path: Path) -> None:
             learned_at.append(status.frames)
             status.stop_reason = "4 of the last 5 eval races finished"
 
-    status = Trainer(cfg).run(on_status=stop_when_eval_races_finish)
+    trainer = Trainer(cfg)
+    status = trainer.run(on_status=stop_when_eval_races_finish)
     assert learned_at, f"eval races did not finish reliably within {status.frames} frames"
+    assert trainer.collectors is not None
+    ledger = trainer.collectors.ledger  # the learner's frames are the sum of the races it took, each once
+    assert status.frames == ledger.frames and ledger.duplicates == 0 and ledger.missing == 0

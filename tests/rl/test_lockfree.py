@@ -6,15 +6,14 @@ import multiprocessing
 import multiprocessing.synchronize
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from tests.rl.conftest import tiny_config
+from tests.rl.conftest import race_record, tiny_config
 from torch import nn
 
 from hairpin.rl.collector_pool import CollectorPool
 from hairpin.rl.lockfree import RaceSlots, SharedFlag
-from hairpin.rl.race_channel import RaceInbox, RaceRecord, make_spool, send_race
+from hairpin.rl.race_channel import RaceInbox, make_spool, send_race
 from hairpin.rl.shared_weights import SharedWeights
 
 CTX = multiprocessing.get_context("spawn")
@@ -122,23 +121,6 @@ def test_a_pull_during_a_publish_keeps_the_weights_it_has() -> None:
     assert shared.pull(nn.Linear(3, 2), 1) == 1
 
 
-def race(collector: int, steps: int, sequence: int = 0) -> RaceRecord:
-    return RaceRecord(
-        collector=collector,
-        entry=0,
-        frames=np.zeros((steps + 1, 1, 4, 4), np.uint8),
-        floats=np.zeros((steps + 1, 3), np.float32),
-        actions=np.arange(steps, dtype=np.int64),
-        rewards=np.ones(steps, np.float32),
-        greedy=np.ones(steps, np.bool_),
-        terminated=True,
-        race_time_ms=100 * steps,
-        mean_q=0.0,
-        weights_version=1,
-        sequence=sequence,
-    )
-
-
 def test_races_a_dead_collector_announced_are_taken_and_its_slots_freed() -> None:
     slots = RaceSlots(CTX, n_collectors=1, max_pending=2)
     inbox = RaceInbox(make_spool(), slots)
@@ -146,7 +128,7 @@ def test_races_a_dead_collector_announced_are_taken_and_its_slots_freed() -> Non
         reader, writer = CTX.Pipe(duplex=False)
         inbox.attach(0, reader)
         for sequence, steps in enumerate((3, 5)):
-            send_race(writer, inbox.spool, race(0, steps, sequence))
+            send_race(writer, inbox.spool, race_record(0, steps, sequence=sequence))
             slots.mark_sent(0)
         slots.mark_sent(0)  # died after counting a third race it never announced
         writer.close()

@@ -274,3 +274,16 @@ def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
     status = trainer.run()
     assert status.stop_reason == "max_frames 3000 reached" and status.batches > 0
     assert trainer.learner.target_spread.typical is not None and trainer.learner.target_spread.typical > 0
+
+
+def test_ray_collectors_without_a_cluster_fail_in_one_line_and_release_the_run(tmp_path: Path) -> None:
+    """With the ray package absent or no cluster at the address, the run stops before training with one error
+    naming the setting, and the run is free for the next start."""
+    from hairpin.ray_cluster import RayClusterError
+
+    cfg = tiny_config(tmp_path, **{"performance.collectors": "ray", "performance.ray_address": "127.0.0.1:1"})
+    with pytest.raises(RayClusterError, match=r"performance\.ray_address"):
+        Trainer(cfg).run()
+    sessions = json.loads((Path(cfg.paths.runs) / "tiny" / "run.json").read_text())["sessions"]
+    assert sessions[-1]["end"] is not None
+    Trainer(cfg).close()  # not locked

@@ -209,6 +209,15 @@ class PerformanceConfig(ConfigModel):
     ray_cpus_per_collector: float = Field(1.0, gt=0)
     """CPUs a Ray collector asks for (its cars and inference run in one thread)."""
 
+    @model_validator(mode="after")
+    def _ray_settings_need_ray_collectors(self) -> PerformanceConfig:
+        if self.collectors != "ray" and self.ray_address is not None:
+            raise ValueError(
+                f"ray_address {self.ray_address!r} is only read with collectors: ray "
+                f"(collectors is {self.collectors!r})"
+            )
+        return self
+
 
 class PlateauConfig(ConfigModel):
     """LR plateau breaker: when the best eval time stalls, raise the learning rate for a while."""

@@ -296,14 +296,15 @@ def _game_pids(psutil: Any) -> set[int]:
 
 
 def _listening_pid(port: int) -> int | None:
-    """The pid listening on ``port`` when psutil can tell (it may need more rights than the user has), else None."""
+    """The pid listening on ``port`` when psutil can tell (it may need more rights than the user has), else None.
+    Never this process: stopping "the game" must not kill the process that asked."""
     psutil = _psutil()
     if psutil is None:
         return None
     try:
         for conn in psutil.net_connections(kind="tcp"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                return int(conn.pid)
+                return int(conn.pid) if conn.pid != os.getpid() else None
     except (psutil.AccessDenied, OSError):
         return None
     return None

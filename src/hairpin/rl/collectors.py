@@ -44,6 +44,10 @@ class CrashLoopGuard:
             )
         self.restarts += 1
 
+    def forget(self) -> None:
+        """Start the window afresh (after deliberate kills)."""
+        self._times.clear()
+
 
 class Collectors(Protocol):
     """Start, publish weights, receive races, check health, stop."""

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from contextlib import ExitStack
 from typing import Any
@@ -42,8 +43,11 @@ __all__ = ["GAME_RESOURCE", "CollectorActor", "RayCollectors"]
 
 GAME_RESOURCE = "hairpin_game"
 """Custom Ray resource of a machine that runs the game: ``ray start ... --resources '{"hairpin_game": N}'``."""
-EXCHANGE_WAIT_S = 0.05
-"""How long an exchange waits for a race before answering with none (the longest a hold or release waits)."""
+EXCHANGE_WAIT_S = 0.2
+"""How long an exchange waits for a race before answering with none."""
+GATHER_S = 0.1
+"""How long a finished race waits for others to travel with it (fewer, larger answers: less work per race for the
+learner and Ray's daemons, for 0.1 s of latency on races that last seconds)."""
 SILENT_AFTER_S = 60.0
 """A collector that has not answered for this long is reported (its machine may be gone)."""
 STOP_TIMEOUT_S = 10.0
@@ -67,12 +71,17 @@ class CollectorActor:
         os.environ.setdefault("NUMBA_NUM_THREADS", "1")
         self.index, self.capacity = index, capacity
         self.incarnation = secrets.randbits(62)
-        if ray.get_runtime_context().was_current_actor_reconstructed:
+        with warnings.catch_warnings():  # Ray's own use of a deprecated name inside this property
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+        if reconstructed:
             seed ^= self.incarnation  # a new life drives new races
         self.ready = threading.Condition()
         self.outbox: deque[RaceRecord] = deque()
+        self.oldest = 0.0  # when the oldest race of the outbox was put in
         self.produced = self.acked = 0
         self.frames = 0
+        self.hold_number = -1
         self.may_run = threading.Event()
         self.stopping = threading.Event()
         self.weights: tuple[int, dict[str, torch.Tensor] | None] = (-1, None)
@@ -92,16 +101,22 @@ class CollectorActor:
     # -- the learner's calls --------------------------------------------------------------------------------
 
     def exchange(
-        self, incarnation: int | None, taken: int, frames: int, may_run: bool, version: int, weights: list[Any] | None
+        self,
+        incarnation: int | None,
+        taken: int,
+        hold: tuple[int, bool],
+        frames: int,
+        version: int,
+        weights: list[Any] | None,
     ) -> dict[str, Any]:
         """Take the learner's news, then hand over the races waiting (waiting up to ``EXCHANGE_WAIT_S`` for one).
 
-        ``taken`` counts the races of ``incarnation`` the learner holds; ``weights`` (a one-element list, so Ray
-        leaves the reference unresolved) is fetched only when ``version`` is newer than the weights held."""
+        ``taken`` counts the races of ``incarnation`` the learner holds; ``hold`` is (its number, may run) as in
+        ``steer``; ``weights`` (a one-element list, so Ray leaves the reference unresolved) is fetched only when
+        ``version`` is newer than the weights held."""
         import ray
 
-        self.frames = frames
-        (self.may_run.set if may_run else self.may_run.clear)()
+        self.steer(*hold, frames)
         if weights is not None and version > self.weights[0]:
             self.weights = (version, ray.get(weights[0]))
         with self.ready:
@@ -109,9 +124,24 @@ class CollectorActor:
                 self.acked = max(self.acked, taken)
                 self.ready.notify_all()
             self.ready.wait_for(lambda: bool(self.outbox), EXCHANGE_WAIT_S)
+            while self.outbox and not self.stopping.is_set():
+                waited = time.monotonic() - self.oldest
+                if waited >= GATHER_S or self.produced - self.acked >= self.capacity:
+                    break
+                self.ready.wait(GATHER_S - waited)
             races = list(self.outbox)
             self.outbox.clear()
         return {"incarnation": self.incarnation, "races": races, "version": self.weights[0], "pid": os.getpid()}
+
+    def steer(self, number: int, may_run: bool, frames: int) -> None:
+        """Hold or release the collector at once (an exchange may be waiting for a race meanwhile); calls may run
+        out of order, so a hold or release older than the last one applied (``number``) is ignored."""
+        self.frames = max(self.frames, frames)
+        with self.ready:
+            if number < self.hold_number:
+                return
+            self.hold_number = number
+            (self.may_run.set if may_run else self.may_run.clear)()
 
     def stop(self) -> None:
         """End the loop (closing a game it drives) and wait for it."""
@@ -143,6 +173,8 @@ class CollectorActor:
         with self.ready:
             while not self.stopping.is_set():
                 if self.produced - self.acked < self.capacity:
+                    if not self.outbox:
+                        self.oldest = time.monotonic()
                     self.outbox.append(record)
                     self.produced += 1
                     self.ready.notify_all()
@@ -167,11 +199,17 @@ class RayCollectors:
         self._state: dict[str, torch.Tensor] = {}
         self._ref: Any = None  # the latest version in Ray's store, put on first need
         self.frames, self.may_run = 0, True
+        self.hold_number = 0
+        """Counts holds and releases, so that a collector applies only the newest."""
         self.actors: list[Any] = []
         self.calls: dict[int, Any] = {}
         self.incarnation: list[int | None] = [None] * self.count
         self.held_version = [-1] * self.count
         self.last_answer = [time.monotonic()] * self.count
+        self.answers = [0] * self.count
+        """Exchanges each collector answered."""
+        self.pids: list[int | None] = [None] * self.count
+        """Each collector's process, as its last answer gave it."""
         self.reported_silent: set[int] = set()
         self.publish(net)
 
@@ -184,7 +222,9 @@ class RayCollectors:
             "num_cpus": self.cfg.performance.ray_cpus_per_collector,
             "max_restarts": -1,
             "max_task_retries": -1,
-            "max_concurrency": 2,  # an exchange and a stop may overlap
+            "max_concurrency": 4,  # an exchange, a hold or release and a stop may overlap
+            # Ray starts its workers at niceness 15; a collector competes with the learner as a local one does
+            "runtime_env": {"env_vars": {"RAY_worker_niceness": "0"}},
         }
         if self.cfg.env.backend == "game":
             options["resources"] = {GAME_RESOURCE: 1}
@@ -215,7 +255,7 @@ class RayCollectors:
         taken = self.ledger.life(index, incarnation).next_sequence if incarnation is not None else 0
         weights = [self._weights()] if self.held_version[index] < self.version else None
         self.calls[index] = self.actors[index].exchange.remote(
-            incarnation, taken, self.frames, self.may_run, self.version, weights
+            incarnation, taken, (self.hold_number, self.may_run), self.frames, self.version, weights
         )
 
     def receive(self, timeout: float) -> list[RaceRecord]:
@@ -243,6 +283,8 @@ class RayCollectors:
         except ray.exceptions.RayActorError:  # unreachable for now: ask again
             return []
         self.last_answer[index] = time.monotonic()
+        self.answers[index] += 1
+        self.pids[index] = reply["pid"]
         self.reported_silent.discard(index)
         self.held_version[index] = reply["version"]
         if reply["incarnation"] != self.incarnation[index]:
@@ -269,7 +311,12 @@ class RayCollectors:
         self.frames = frames
 
     def set_may_run(self, may_run: bool) -> None:
-        self.may_run = may_run
+        """A change reaches every collector at once, not with its next exchange."""
+        if may_run != self.may_run:
+            self.may_run = may_run
+            self.hold_number += 1
+            for actor in self.actors:
+                actor.steer.remote(self.hold_number, may_run, self.frames)
 
     def check_health(self, on_event: EventSink) -> None:
         now = time.monotonic()
@@ -289,6 +336,7 @@ class RayCollectors:
     def stop(self) -> None:
         import ray
 
+        ray.wait(list(self.calls.values()), num_returns=len(self.calls), timeout=STOP_TIMEOUT_S)  # answer within 50 ms
         stops = [actor.stop.remote() for actor in self.actors]
         ray.wait(stops, num_returns=len(stops), timeout=STOP_TIMEOUT_S)
         for actor in self.actors:

@@ -240,6 +240,8 @@ class Trainer:
         self.sampler = self._batch_sampler(self.memory.train)
         self.test_sampler = self._batch_sampler(self.memory.test) if self.memory.test is not None else None
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
+        self.collectors: Collectors | None = None
+        """The collectors of the last ``run`` (their ledger counts the races taken)."""
         self._plateau_until: int | None = None
         self._batches_at_test = self.batches
         self._best_eval_time = time.monotonic()
@@ -296,10 +298,14 @@ class Trainer:
     def run(self, on_status: Any = None) -> TrainerStatus:
         """Train until a stop rule; ``on_status(status)`` is called about once a second and may stop the run by
         setting ``status.stop_reason``."""
-        pool = make_collectors(self.cfg, self.online, self.cfg.seed)
-        self._publish(pool)
-        pool.start()
-        pool.check_health(self._event)
+        try:
+            pool = self.collectors = make_collectors(self.cfg, self.online, self.cfg.seed)
+            self._publish(pool)
+            pool.start()
+            pool.check_health(self._event)
+        except BaseException:  # no Ray, no cluster: the session ends before it trained, the run is released
+            self.close()
+            raise
         start = time.monotonic()
         clocks = {"publish": start, "log": start, "checkpoint": start, "status": start}
         busy_s, window_start, batches_at_window = 0.0, start, self.batches

@@ -354,7 +354,8 @@ class _Builder:
         )
         key = _config_key(cfg, RL_WHERE, kind="rl", inputs=inputs, code=self.version)
         output = self.study_dir / "runs" / name
-        cpus = cfg.performance.gpu_collectors_count + 1
+        perf = cfg.performance
+        cpus = 1 + (perf.gpu_collectors_count if perf.collectors == "local" else 0)  # Ray collectors run elsewhere
         node = Node(name, "rl", variant_name, seed, tuple(dict.fromkeys(deps)), key, output, cfg, (), cpus, init,
                     (axis, amount))  # fmt: skip
         self.nodes[name] = node

@@ -1,0 +1,136 @@
+"""The Ray collector backend on a local Ray started by the test (skipped without the ``ray`` extra): every race
+taken once and in sequence per collector life, collectors killed (SIGKILL and ``ray.kill``) and restarted with the
+event logged, weights catching up, held collectors advancing nothing and dropping nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.rl.conftest import tiny_config
+
+from hairpin.config.rl import RLConfig
+from hairpin.rl.collector import make_network
+from hairpin.rl.race_channel import RaceRecord
+from hairpin.rl.ray_collectors import RayCollectors
+
+ray = pytest.importorskip("ray")
+
+DEADLINE_S = 120.0
+"""A bound on waiting for the collectors, so that a broken backend fails instead of hanging."""
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def ray_config(tmp_path: Path, **overrides: object) -> RLConfig:
+    return tiny_config(
+        tmp_path,
+        **{
+            "performance.collectors": "ray",
+            "performance.gpu_collectors_count": 2,
+            "performance.cars_per_collector": 2,
+            "performance.max_pending_races": 4,
+            **overrides,
+        },
+    )
+
+
+class Learner:
+    """Takes races as the trainer does, keeping them and the events."""
+
+    def __init__(self, collectors: RayCollectors) -> None:
+        self.collectors = collectors
+        self.races: list[RaceRecord] = []
+        self.events: list[tuple[str, str]] = []
+
+    def take(self) -> list[RaceRecord]:
+        got = self.collectors.receive(timeout=0.2)
+        self.races += got
+        self.collectors.set_frames_played(sum(len(r.actions) for r in self.races))
+        self.collectors.check_health(lambda kind, message: self.events.append((kind, message)))
+        return got
+
+    def until(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while not done():
+            assert time.monotonic() < deadline, f"no {what} within {DEADLINE_S:.0f} s; events {self.events}"
+            self.take()
+
+    def lives(self, collector: int) -> list[int]:
+        """The incarnations of ``collector`` in the order their races came."""
+        return list(dict.fromkeys(r.incarnation for r in self.races if r.collector == collector))
+
+    def answered(self, times: int) -> None:
+        """Take races until every collector answered ``times`` more exchanges."""
+        target = [n + times for n in self.collectors.answers]
+        self.until(lambda: all(a >= t for a, t in zip(self.collectors.answers, target, strict=True)), "answers")
+
+
+def assert_each_life_gap_free(learner: Learner) -> None:
+    seen: dict[tuple[int, int], list[int]] = {}
+    for record in learner.races:
+        seen.setdefault((record.collector, record.incarnation), []).append(record.sequence)
+    for life, sequences in seen.items():
+        assert sequences == list(range(len(sequences))), f"collector {life[0]}: {sequences}"
+    ledger = learner.collectors.ledger
+    assert ledger.duplicates == 0 and ledger.missing == 0
+    assert ledger.taken == len(learner.races)
+    assert ledger.frames == sum(len(r.actions) for r in learner.races)
+
+
+def test_killed_collectors_are_restarted_and_every_race_is_taken_once(local_ray: None, tmp_path: Path) -> None:
+    cfg = ray_config(tmp_path)
+    collectors = RayCollectors(cfg, make_network(cfg), seed=0)
+    learner = Learner(collectors)
+    collectors.start()
+    try:
+        learner.until(lambda: all(learner.lives(c) for c in (0, 1)), "races from both collectors")
+        pid = collectors.pids[0]
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        learner.until(lambda: len(learner.lives(0)) == 2, "races from collector 0's second life")
+        ray.kill(collectors.actors[1], no_restart=False)
+        learner.until(lambda: len(learner.lives(1)) == 2, "races from collector 1's second life")
+        learner.answered(1)
+    finally:
+        collectors.stop()
+    restarts = [message for kind, message in learner.events if kind == "collector_restarted"]
+    assert len(restarts) == 2 and "collector 0" in restarts[0] and "collector 1" in restarts[1]
+    assert "at most 2" in restarts[0]  # its share of max_pending_races: what may be lost with it
+    assert_each_life_gap_free(learner)
+
+
+def test_weights_catch_up_and_held_collectors_advance_nothing(local_ray: None, tmp_path: Path) -> None:
+    cfg = ray_config(tmp_path)
+    net = make_network(cfg)
+    collectors = RayCollectors(cfg, net, seed=0)
+    learner = Learner(collectors)
+    collectors.start()
+    try:
+        learner.until(lambda: len(learner.races) >= 4, "races")
+        version = collectors.publish(net)
+        learner.answered(2)
+        assert collectors.held_version == [version, version]
+        assert all(r.weights_version <= version for r in learner.races)
+
+        collectors.set_may_run(False)
+        learner.answered(2)  # the hold reaches every collector; what they had finished comes in
+        held = len(learner.races)
+        learner.answered(10)
+        assert len(learner.races) == held
+        collectors.set_may_run(True)
+        learner.until(lambda: len(learner.races) >= held + 4, "races after the release")
+        learner.until(lambda: learner.races[-1].weights_version == version, "a race driven with the new weights")
+    finally:
+        collectors.stop()
+    assert_each_life_gap_free(learner)
+    assert learner.events == []
