@@ -134,3 +134,17 @@ def test_weights_catch_up_and_held_collectors_advance_nothing(local_ray: None, t
         collectors.stop()
     assert_each_life_gap_free(learner)
     assert learner.events == []
+
+
+def test_a_collector_that_fails_tells_the_learner_why(local_ray: None, tmp_path: Path) -> None:
+    cfg = ray_config(tmp_path, **{"performance.gpu_collectors_count": 1})
+    (tmp_path / "short.npy").unlink()  # the map the config named is gone when the collector opens it
+    collectors = RayCollectors(cfg, make_network(cfg), seed=0)
+    learner = Learner(collectors)
+    collectors.start()
+    try:
+        learner.until(lambda: any(kind == "collector_failed" for kind, _ in learner.events), "failure report")
+    finally:
+        collectors.stop()
+    message = next(message for kind, message in learner.events if kind == "collector_failed")
+    assert "short.npy" in message and learner.races == []

@@ -51,6 +51,8 @@ learner and Ray's daemons, for 0.1 s of latency on races that last seconds)."""
 SILENT_AFTER_S = 60.0
 """A collector that has not answered for this long is reported (its machine may be gone)."""
 STOP_TIMEOUT_S = 10.0
+FAILURE_REPORT_S = 5.0
+"""How long a collector whose loop failed waits for an exchange to take its error to the learner before it dies."""
 
 
 class CollectorActor:
@@ -79,6 +81,7 @@ class CollectorActor:
         self.ready = threading.Condition()
         self.outbox: deque[RaceRecord] = deque()
         self.oldest = 0.0  # when the oldest race of the outbox was put in
+        self.failure: str | None = None  # the loop's traceback, for the learner, when it failed
         self.produced = self.acked = 0
         self.frames = 0
         self.hold_number = -1
@@ -92,11 +95,14 @@ class CollectorActor:
         try:
             with ExitStack() as resources:
                 collect(self.index, self.incarnation, cfg, self, seed, resources)
-        except BaseException:  # the actor dies with it, and Ray starts a new one
+        except BaseException:  # the actor dies with it (and Ray starts a new one), once the learner has the error
             if not self.stopping.is_set():
                 traceback.print_exc()
                 sys.stderr.flush()
-                os._exit(1)
+                with self.ready:
+                    self.failure = traceback.format_exc()
+                    self.ready.notify_all()
+                threading.Timer(FAILURE_REPORT_S, os._exit, (1,)).start()
 
     # -- the learner's calls --------------------------------------------------------------------------------
 
@@ -123,15 +129,23 @@ class CollectorActor:
             if incarnation == self.incarnation:
                 self.acked = max(self.acked, taken)
                 self.ready.notify_all()
-            self.ready.wait_for(lambda: bool(self.outbox), EXCHANGE_WAIT_S)
-            while self.outbox and not self.stopping.is_set():
+            self.ready.wait_for(lambda: bool(self.outbox) or self.failure is not None, EXCHANGE_WAIT_S)
+            while self.outbox and not self.stopping.is_set() and self.failure is None:
                 waited = time.monotonic() - self.oldest
                 if waited >= GATHER_S or self.produced - self.acked >= self.capacity:
                     break
                 self.ready.wait(GATHER_S - waited)
             races = list(self.outbox)
             self.outbox.clear()
-        return {"incarnation": self.incarnation, "races": races, "version": self.weights[0], "pid": os.getpid()}
+        if self.failure is not None:
+            threading.Timer(0.5, os._exit, (1,)).start()  # after this answer has left
+        return {
+            "incarnation": self.incarnation,
+            "races": races,
+            "version": self.weights[0],
+            "pid": os.getpid(),
+            "failure": self.failure,
+        }
 
     def steer(self, number: int, may_run: bool, frames: int) -> None:
         """Hold or release the collector at once (an exchange may be waiting for a race meanwhile); calls may run
@@ -289,6 +303,12 @@ class RayCollectors:
         self.held_version[index] = reply["version"]
         if reply["incarnation"] != self.incarnation[index]:
             self._new_life(index, reply["incarnation"], reply["pid"])
+        if reply["failure"] is not None:
+            print(f"collector {index} (Ray, pid {reply['pid']}) failed:\n{reply['failure']}", file=sys.stderr)
+            last_line = reply["failure"].strip().splitlines()[-1]
+            self.ledger.events.append(
+                ("collector_failed", f"collector {index} failed: {last_line}; Ray starts it again")
+            )
         return [record for record in reply["races"] if self.ledger.accept(record)]
 
     def _new_life(self, index: int, incarnation: int, pid: int) -> None:
