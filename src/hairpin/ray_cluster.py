@@ -7,9 +7,12 @@ import socket
 
 from hairpin.errors import HairpinError
 
-__all__ = ["RayClusterError", "connect"]
+__all__ = ["AT_NORMAL_PRIORITY", "RayClusterError", "connect"]
 
 CONNECT_TIMEOUT_S = 5.0
+AT_NORMAL_PRIORITY = {"env_vars": {"RAY_worker_niceness": "0"}}
+"""The runtime env of hairpin's Ray tasks and actors: Ray starts its workers at niceness 15, which starves them on a
+machine where anything else runs (a learner, another run); hairpin's work runs at the niceness of a local process."""
 
 
 class RayClusterError(HairpinError):

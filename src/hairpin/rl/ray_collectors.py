@@ -34,6 +34,7 @@ from torch import nn
 
 from hairpin.config.rl import RLConfig
 from hairpin.nets import IQNNetwork
+from hairpin.ray_cluster import AT_NORMAL_PRIORITY
 from hairpin.rl.collector import WAIT_POLL_S, collect
 from hairpin.rl.collectors import CollectorCrashLoopError, CrashLoopGuard, EventSink
 from hairpin.rl.race_channel import RaceRecord
@@ -237,8 +238,7 @@ class RayCollectors:
             "max_restarts": -1,
             "max_task_retries": -1,
             "max_concurrency": 4,  # an exchange, a hold or release and a stop may overlap
-            # Ray starts its workers at niceness 15; a collector competes with the learner as a local one does
-            "runtime_env": {"env_vars": {"RAY_worker_niceness": "0"}},
+            "runtime_env": AT_NORMAL_PRIORITY,  # a collector competes with the learner as a local one does
         }
         if self.cfg.env.backend == "game":
             options["resources"] = {GAME_RESOURCE: 1}

@@ -10,8 +10,8 @@ on the driver left it. The nodes' progress appears when their files come back, a
 
 Every worker must have the same hairpin commit as the driver (a node refuses to run otherwise, naming both), and
 files that a config names outside the study folder (a map file) at the same path.
-Ray starts its workers at niceness 15 and a node's processes inherit it: on a machine busy with other work they get
-only the CPU that work leaves.
+Ray starts its workers at niceness 15; a node's task asks for niceness 0 (``ray_cluster.AT_NORMAL_PRIORITY``), so
+its processes compete for the CPU as a local node's would.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hairpin import ray_cluster
+from hairpin.ray_cluster import AT_NORMAL_PRIORITY
 from hairpin.study.plan import Node, Plan
 from hairpin.study.shipping import apply_result, node_inputs, node_payload, pack, run_node
 
@@ -125,6 +126,8 @@ class RayBackend:
     def start(self, node: Node, command: list[str], log: Path, config_file: Path) -> RayProcess:
         inputs = node_inputs(node, self.plan, config_file)
         payload = node_payload(self.plan, command, inputs)
-        task = self.task.options(**node_resources(node), max_retries=RETRIES, name=f"hairpin:{node.name}")
+        task = self.task.options(
+            **node_resources(node), max_retries=RETRIES, name=f"hairpin:{node.name}", runtime_env=AT_NORMAL_PRIORITY
+        )
         ref = task.remote(payload, *(self._put(p) for p in inputs))
         return RayProcess(ref, self.plan.study_dir, log)
