@@ -12,7 +12,7 @@ from hairpin.rl.trainer import Trainer
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("collectors", ["local", "ray"])
+@pytest.mark.parametrize("collectors", ["local", pytest.param("ray", marks=pytest.mark.extended)])
 def test_float_only_agent_finishes_the_short_map(
     tmp_path: Path, collectors: str, request: pytest.FixtureRequest
 ) -> None:
