@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.rl.test_ray_collectors import Learner, assert_each_life_gap_free, ray_config
+from tests.rl.ray_learner import Learner, assert_each_life_gap_free, ray_config
 
 from hairpin.rl.collector import make_network
 from hairpin.rl.ray_collectors import RayCollectors
