@@ -137,13 +137,13 @@ def kill_run(collectors: Any, args: argparse.Namespace) -> dict[str, Any]:
     events: list[tuple[str, str]] = []
     lives = collectors.ledger.lives
     for kill in range(args.kills):
-        index = kill % len(collectors.actors)
+        index = kill % len(collectors.remotes)
         known = len(lives.get(index, {}))
-        pid = collectors.pids[index]
+        pid = collectors.remotes[index].pid
         if kill % 2 == 0 and pid is not None:
             os.kill(pid, signal.SIGKILL)
         else:
-            ray.kill(collectors.actors[index], no_restart=False)
+            ray.kill(collectors.remotes[index].actor, no_restart=False)
         after = time.monotonic() + args.kill_every
 
         def back(index: int = index, known: int = known, after: float = after) -> bool:

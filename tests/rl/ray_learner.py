@@ -57,8 +57,9 @@ class Learner:
 
     def answered(self, times: int) -> None:
         """Take races until every collector answered ``times`` more exchanges."""
-        target = [n + times for n in self.collectors.answers]
-        self.until(lambda: all(a >= t for a, t in zip(self.collectors.answers, target, strict=True)), "answers")
+        remotes = self.collectors.remotes
+        target = [remote.answers + times for remote in remotes]
+        self.until(lambda: all(r.answers >= t for r, t in zip(remotes, target, strict=True)), "answers")
 
 
 def assert_each_life_gap_free(learner: Learner) -> None:

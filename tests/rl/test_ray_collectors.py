@@ -32,11 +32,11 @@ def test_killed_collectors_are_restarted_and_every_race_is_taken_once(local_ray:
     collectors.start()
     try:
         learner.until(lambda: all(learner.lives(c) for c in (0, 1)), "races from both collectors")
-        pid = collectors.pids[0]
+        pid = collectors.remotes[0].pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         learner.until(lambda: len(learner.lives(0)) == 2, "races from collector 0's second life")
-        ray.kill(collectors.actors[1], no_restart=False)
+        ray.kill(collectors.remotes[1].actor, no_restart=False)
         learner.until(lambda: len(learner.lives(1)) == 2, "races from collector 1's second life")
         learner.answered(1)
     finally:
@@ -57,7 +57,7 @@ def test_weights_catch_up_and_held_collectors_advance_nothing(local_ray: None, t
         learner.until(lambda: len(learner.races) >= 4, "races")
         version = collectors.publish(net)
         learner.answered(2)
-        assert collectors.held_version == [version, version]
+        assert [remote.held_version for remote in collectors.remotes] == [version, version]
         assert all(r.weights_version <= version for r in learner.races)
 
         collectors.set_may_run(False)

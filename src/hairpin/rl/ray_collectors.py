@@ -27,6 +27,7 @@ import traceback
 import warnings
 from collections import deque
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ from hairpin.rl.collectors import CollectorCrashLoopError, CrashLoopGuard, Event
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_ledger import RaceLedger
 
-__all__ = ["GAME_RESOURCE", "CollectorActor", "RayCollectors"]
+__all__ = ["GAME_RESOURCE", "CollectorActor", "RayCollectors", "RemoteCollector"]
 
 GAME_RESOURCE = "hairpin_game"
 """Custom Ray resource of a machine that runs the game: ``ray start ... --resources '{"hairpin_game": N}'``."""
@@ -198,6 +199,20 @@ class CollectorActor:
         return False
 
 
+@dataclass
+class RemoteCollector:
+    """The learner's view of one collector actor."""
+
+    actor: Any
+    call: Any = None  # its exchange in flight
+    incarnation: int | None = None  # its life, as its last answer gave it
+    held_version: int = -1  # the weights it holds
+    pid: int | None = None  # its process
+    answers: int = 0  # exchanges it answered
+    last_answer: float = field(default_factory=time.monotonic)
+    silent_reported: bool = False
+
+
 class RayCollectors:
     """``performance.gpu_collectors_count`` collector actors on the Ray cluster ``performance.ray_address``."""
 
@@ -216,16 +231,7 @@ class RayCollectors:
         self.frames, self.may_run = 0, True
         self.hold_number = 0
         """Counts holds and releases, so that a collector applies only the newest."""
-        self.actors: list[Any] = []
-        self.calls: dict[int, Any] = {}
-        self.incarnation: list[int | None] = [None] * self.count
-        self.held_version = [-1] * self.count
-        self.last_answer = [time.monotonic()] * self.count
-        self.answers = [0] * self.count
-        """Exchanges each collector answered."""
-        self.pids: list[int | None] = [None] * self.count
-        """Each collector's process, as its last answer gave it."""
-        self.reported_silent: set[int] = set()
+        self.remotes: list[RemoteCollector] = []
         self.publish(net)
 
     def start(self) -> None:
@@ -248,7 +254,7 @@ class RayCollectors:
             actor = actor_class.options(**options, name=None).remote(
                 index, self.cfg, seed, self.capacity, code_version()
             )
-            self.actors.append(actor)
+            self.remotes.append(RemoteCollector(actor))
             self._call(index)
 
     def publish(self, net: nn.Module) -> int:
@@ -265,25 +271,26 @@ class RayCollectors:
         return self._ref
 
     def _call(self, index: int) -> None:
-        incarnation = self.incarnation[index]
+        remote = self.remotes[index]
+        incarnation = remote.incarnation
         taken = self.ledger.life(index, incarnation).next_sequence if incarnation is not None else 0
-        weights = [self._weights()] if self.held_version[index] < self.version else None
-        self.calls[index] = self.actors[index].exchange.remote(
+        weights = [self._weights()] if remote.held_version < self.version else None
+        remote.call = remote.actor.exchange.remote(
             incarnation, taken, (self.hold_number, self.may_run), self.frames, self.version, weights
         )
 
     def receive(self, timeout: float) -> list[RaceRecord]:
         import ray
 
-        refs = list(self.calls.values())
+        refs = [remote.call for remote in self.remotes]
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
         if ready:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         done = {id(ref) for ref in ready}
         records: list[RaceRecord] = []
-        for index, ref in list(self.calls.items()):
-            if id(ref) in done:
-                records.extend(self._answer(index, ref))
+        for index, remote in enumerate(self.remotes):
+            if id(remote.call) in done:
+                records.extend(self._answer(index, remote.call))
                 self._call(index)
         return records
 
@@ -296,12 +303,11 @@ class RayCollectors:
             raise CollectorCrashLoopError(f"collector {index} cannot start on Ray: {error}") from error
         except ray.exceptions.RayActorError:  # unreachable for now: ask again
             return []
-        self.last_answer[index] = time.monotonic()
-        self.answers[index] += 1
-        self.pids[index] = reply["pid"]
-        self.reported_silent.discard(index)
-        self.held_version[index] = reply["version"]
-        if reply["incarnation"] != self.incarnation[index]:
+        remote = self.remotes[index]
+        remote.last_answer, remote.silent_reported = time.monotonic(), False
+        remote.answers += 1
+        remote.pid, remote.held_version = reply["pid"], reply["version"]
+        if reply["incarnation"] != remote.incarnation:
             self._new_life(index, reply["incarnation"], reply["pid"])
         if reply["failure"] is not None:
             print(f"collector {index} (Ray, pid {reply['pid']}) failed:\n{reply['failure']}", file=sys.stderr)
@@ -312,8 +318,8 @@ class RayCollectors:
         return [record for record in reply["races"] if self.ledger.accept(record)]
 
     def _new_life(self, index: int, incarnation: int, pid: int) -> None:
-        before = self.incarnation[index]
-        self.incarnation[index] = incarnation
+        remote = self.remotes[index]
+        before, remote.incarnation = remote.incarnation, incarnation
         life = self.ledger.life(index, incarnation)
         if before is None:
             return
@@ -335,14 +341,14 @@ class RayCollectors:
         if may_run != self.may_run:
             self.may_run = may_run
             self.hold_number += 1
-            for actor in self.actors:
-                actor.steer.remote(self.hold_number, may_run, self.frames)
+            for remote in self.remotes:
+                remote.actor.steer.remote(self.hold_number, may_run, self.frames)
 
     def check_health(self, on_event: EventSink) -> None:
         now = time.monotonic()
-        for index, last in enumerate(self.last_answer):
-            if now - last > SILENT_AFTER_S and index not in self.reported_silent:
-                self.reported_silent.add(index)
+        for index, remote in enumerate(self.remotes):
+            if now - remote.last_answer > SILENT_AFTER_S and not remote.silent_reported:
+                remote.silent_reported = True
                 self.ledger.events.append(
                     (
                         "collector_silent",
@@ -356,9 +362,10 @@ class RayCollectors:
     def stop(self) -> None:
         import ray
 
-        ray.wait(list(self.calls.values()), num_returns=len(self.calls), timeout=STOP_TIMEOUT_S)  # answer within 50 ms
-        stops = [actor.stop.remote() for actor in self.actors]
+        calls = [remote.call for remote in self.remotes]  # each answers within EXCHANGE_WAIT_S + GATHER_S
+        ray.wait(calls, num_returns=len(calls), timeout=STOP_TIMEOUT_S)
+        stops = [remote.actor.stop.remote() for remote in self.remotes]
         ray.wait(stops, num_returns=len(stops), timeout=STOP_TIMEOUT_S)
-        for actor in self.actors:
-            ray.kill(actor, no_restart=True)
-        self.actors, self.calls = [], {}
+        for remote in self.remotes:
+            ray.kill(remote.actor, no_restart=True)
+        self.remotes = []
