@@ -3,12 +3,14 @@ backend on a local Ray started by the test, including a worker killed mid-run (s
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from tests.study.conftest import base_study, write_study
 from hairpin.runfiles.manifest import RunManifest
 from hairpin.study.executor import StudyExecutor
 from hairpin.study.plan import Node, Plan, build_plan
+from hairpin.study.progress import Progress, checkpoint_counters
 from hairpin.study.shipping import (
     WORKER_ROOT_PREFIX,
+    Watch,
     apply_result,
     node_inputs,
     node_payload,
@@ -84,13 +88,16 @@ def test_a_result_deletes_only_inside_the_study_folder(tmp_path: Path) -> None:
 class _Finished:
     """A ``NodeProcess`` whose work ended before ``start`` returned."""
 
-    pid = None
+    pid: int | None = None
 
     def __init__(self, code: int) -> None:
         self.code = code
 
     def poll(self) -> int:
         return self.code
+
+    def progress(self, eval_maps: list[str], offset: dict[str, float]) -> Progress:
+        return Progress()
 
     def interrupt(self) -> None:
         pass
@@ -108,15 +115,16 @@ class _ShippedInline:
 
     where = "inline"
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+    def __init__(self, plan: Plan, post: Callable[[Progress], bool] | None = None) -> None:
+        self.plan, self.post = plan, post
 
     def fits(self, node: Node, running: list[Node]) -> bool:
         return True
 
     def start(self, node: Node, command: list[str], log: Path, config_file: Path) -> _Finished:
         inputs = node_inputs(node, self.plan, config_file)
-        result = run_node(node_payload(self.plan, command, inputs), *(pack([p], p.parent) for p in inputs))
+        watch = Watch(node, self.plan.spec.eval.maps, self.post) if self.post else None
+        result = run_node(node_payload(self.plan, command, inputs), *(pack([p], p.parent) for p in inputs), watch=watch)
         return _Finished(apply_result(result, self.plan.study_dir, log))
 
 
@@ -131,6 +139,36 @@ def test_shipped_stages_leave_the_study_folder_as_local_runs_would(tmp_path: Pat
     assert str(plan.nodes["demo"].output) in json.dumps(manifest), "the dataset it read is named at its home"
     assert (plan.study_dir / "stages" / "bc" / "tensorboard" / "bc").is_dir()
     assert not _text_files_naming_a_worker(plan.study_dir), "every path came back as the study folder's"
+
+
+def _demo_and_base(tmp_path: Path, frames: int) -> dict[str, Any]:
+    """The demo stage and the base variant (which does not need it), one seed, ``frames`` frames."""
+    study = base_study(tmp_path)
+    study["stages"] = {"demo": study["stages"]["demo"]}
+    study["variants"] = {"base": study["variants"]["base"]}
+    study["budget"] = {"frames": frames}
+    study["questions"] = []
+    return study
+
+
+def test_a_shipped_run_reports_its_progress_and_stops_when_asked_its_checkpoint_coming_back(tmp_path: Path) -> None:
+    """What Ctrl-C does to a Ray task, without Ray: the run stops (SIGINT) once it reports frames, and its files
+    come back (the Ray test below resumes from them)."""
+    plan = _plan(tmp_path, _demo_and_base(tmp_path, frames=1_000_000), only=("base-s0",))
+    node = plan.nodes["base-s0"]
+    reports: list[Progress] = []
+
+    def stop_once_training(progress: Progress) -> bool:
+        reports.append(progress)
+        return (progress.frames or 0) > 0
+
+    backend = _ShippedInline(plan, stop_once_training)
+    assert StudyExecutor(plan, backend, jobs=1, console=Console(file=io.StringIO())).run() == {"base-s0": "failed"}
+    assert reports[0].frames is None, "the first report comes before any checkpoint"
+    first = reports[-1].frames or 0
+    assert first > 0
+    assert (checkpoint_counters(node.output) or {})["cumul_number_frames_played"] >= first, "its checkpoint came back"
+    assert "interrupted (Ctrl-C)" in (read_states(plan.study_dir)["base-s0"].error or "")
 
 
 # -- the Ray backend on a local Ray ---------------------------------------------------------------------------------
@@ -160,44 +198,71 @@ def _worker_running(config_name: str) -> tuple[int, Path] | None:
     return None
 
 
-def _kill_the_worker_once_training(config_name: str, run_name: str, killed: list[int], deadline: float) -> None:
-    """SIGKILL the Ray worker running ``config_name`` once its run has written a checkpoint."""
-    while time.monotonic() < deadline and not killed:
+def _once_training(config_name: str, run_name: str, act: Callable[[int], None], done: list[int]) -> None:
+    """``act(worker pid)`` once the Ray worker running ``config_name`` has a checkpoint of its run with frames in it
+    (within 240 s)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not done:
         found = _worker_running(config_name)
-        if found is not None and (found[1] / "study" / "runs" / run_name / "checkpoints" / "latest").is_file():
-            os.kill(found[0], signal.SIGKILL)
-            killed.append(found[0])
+        counters = checkpoint_counters(found[1] / "study" / "runs" / run_name) if found is not None else None
+        if found is not None and counters and counters.get("cumul_number_frames_played", 0) > 0:
+            act(found[0])
+            done.append(found[0])
         time.sleep(0.1)
+
+
+def _run_beside(thread: threading.Thread, executor: StudyExecutor) -> dict[str, str]:
+    thread.start()
+    try:
+        return executor.run()
+    finally:
+        thread.join()
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the Ray worker through /proc")
-def test_ray_runs_the_study_and_a_killed_worker_has_its_run_done_elsewhere(tmp_path: Path, local_ray: Any) -> None:
+def test_ray_runs_the_study_resumes_after_ctrl_c_and_a_killed_worker_has_its_run_done_elsewhere(
+    tmp_path: Path, local_ray: Any
+) -> None:
     from hairpin.study.ray_backend import RayBackend, connect
 
-    study = base_study(tmp_path)
-    study["stages"] = {"demo": study["stages"]["demo"]}
-    study["variants"] = {"base": study["variants"]["base"]}
-    study["budget"] = {"frames": 4000}
-    study["questions"] = []
-    plan = _plan(tmp_path, study)
+    plan = _plan(tmp_path, _demo_and_base(tmp_path, frames=20_000))
     connect("auto")  # joins the Ray this test started
-    killed: list[int] = []
-    killer = threading.Thread(
-        target=_kill_the_worker_once_training, args=("base-s0.yaml", "base-s0", killed, time.monotonic() + 240)
-    )
-    killer.start()
+    console = Console(file=io.StringIO())
+    run = plan.study_dir / "runs" / "base-s0"
+
+    interrupted: list[int] = []
+    ctrl_c = threading.Thread(target=_once_training, args=("base-s0.yaml", "base-s0", _ctrl_c, interrupted))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored when pytest runs in the background
     try:
-        executor = StudyExecutor(plan, RayBackend(plan), jobs=4, console=Console(file=io.StringIO()))
-        assert executor.run() == {"demo": "done", "base-s0": "done"}
+        with pytest.raises(KeyboardInterrupt):
+            _run_beside(ctrl_c, StudyExecutor(plan, RayBackend(plan), jobs=4, console=console))
     finally:
-        killer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert interrupted, "Ctrl-C came while base-s0 trained on a worker"
+    assert "interrupted (Ctrl-C)" in (read_states(plan.study_dir)["base-s0"].error or "")
+    stopped_at = int((checkpoint_counters(run) or {}).get("cumul_number_frames_played", 0))
+    assert 0 < stopped_at < 20_000, "the stopped run's checkpoint came back"
+
+    killed: list[int] = []
+    kill = threading.Thread(target=_once_training, args=("base-s0.yaml", "base-s0", _sigkill, killed))
+    executor = StudyExecutor(plan, RayBackend(plan), jobs=4, console=console)
+    assert _run_beside(kill, executor) == {"demo": "cached", "base-s0": "done"}
     assert killed, "the worker running base-s0 was found and killed"
-    log = (plan.study_dir / "logs" / "base-s0.log").read_text()
-    ran_on = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in log.splitlines() if line.startswith("(ran on")]
+    last_attempt = (plan.study_dir / "logs" / "base-s0.log").read_text().rsplit("=== attempt", 1)[1]
+    ran_on = [int(ln.rsplit("pid ", 1)[1].rstrip(")")) for ln in last_attempt.splitlines() if ln.startswith("(ran on")]
     assert ran_on and killed[0] not in ran_on, "the run that came back is the one Ray ran again on a live worker"
     assert _done(plan.study_dir) == {"demo": "done", "base-s0": "done"}
-    run = RunManifest.load(plan.study_dir / "runs" / "base-s0")
-    assert (run.sessions[-1].frames_end or 0) >= 4000
+    sessions = RunManifest.load(run).sessions
+    assert (sessions[-1].frames_end or 0) >= 20_000
+    assert sessions[-1].frames_start >= stopped_at, "the last attempt resumed from the checkpoint Ctrl-C left"
     assert json.loads((plan.study_dir / "stages/demo/datasets/demo/hairpin.json").read_text())["episodes"]
     assert not _text_files_naming_a_worker(plan.study_dir)
+
+
+def _ctrl_c(pid: int) -> None:
+    _thread.interrupt_main()
+
+
+def _sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)

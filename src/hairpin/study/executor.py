@@ -31,7 +31,7 @@ from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
 from hairpin.run_lock import RunLock, RunLockedError
 from hairpin.runfiles.manifest import MANIFEST, RunManifest, RunManifestError
-from hairpin.study.display import Row, disk_rows, plan_table
+from hairpin.study.display import Row, disk_rows, format_eta, plan_table
 from hairpin.study.plan import Node, Plan
 from hairpin.study.progress import Progress, checkpoint_counters, node_progress, outputs_complete, rl_stop
 from hairpin.study.spec import StudyError
@@ -45,6 +45,8 @@ GONE_TIMEOUT_S = 300.0
 """Longest wait for an interrupted attempt's process (saving its last checkpoint) to be gone."""
 POLL_S = 0.25
 """How often the executor looks at its children and refreshes the table."""
+PROGRESS_LINE_S = 60.0
+"""Without a terminal (output to a file), a line per running node this often, and one at each start and end."""
 MIN_SESSION_MINUTES = 0.05
 """A resumed run whose minutes budget is spent trains this long, to record its stop."""
 
@@ -57,6 +59,10 @@ class NodeProcess(Protocol):
 
     def poll(self) -> int | None:
         """The exit code once the attempt has ended and its outputs are in the study folder; None before."""
+        ...
+
+    def progress(self, eval_maps: list[str], offset: dict[str, float]) -> Progress:
+        """How far the attempt is (``offset``: the counters its run started at)."""
         ...
 
     def interrupt(self) -> None:
@@ -160,6 +166,7 @@ class StudyExecutor:
         self.running: dict[str, _Attempt] = {}
         self.results: dict[str, str] = {}
         """Each node's end in this run: cached | done | failed | blocked."""
+        self.lines_at = time.monotonic()
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -172,6 +179,7 @@ class StudyExecutor:
             try:
                 while self._step():
                     live.update(self._table())
+                    self._progress_lines()
                     time.sleep(POLL_S)
             except KeyboardInterrupt:
                 self._interrupt()
@@ -181,6 +189,19 @@ class StudyExecutor:
         if not self.console.is_terminal:
             self.console.line()
         return self.results
+
+    def _say(self, name: str, text: str) -> None:
+        """A line of its own when the output is not a terminal (the live table shows it otherwise)."""
+        if not self.console.is_terminal:
+            self.console.print(f"{time.strftime('%H:%M:%S')} {name}: {text}", markup=False, highlight=False)
+
+    def _progress_lines(self) -> None:
+        if self.console.is_terminal or time.monotonic() - self.lines_at < PROGRESS_LINE_S:
+            return
+        self.lines_at = time.monotonic()
+        for name in self.running:
+            row = self.rows[name]
+            self._say(name, _describe(row) + (f", ETA {format_eta(row.eta_s)}" if row.eta_s is not None else ""))
 
     def _table(self) -> Table:
         counts = {word: list(self.results.values()).count(word) for word in ("done", "cached", "failed", "blocked")}
@@ -265,7 +286,8 @@ class StudyExecutor:
         attempt_state = attempt_state.model_copy(update={"pid": process.pid})
         write_state(self.study_dir, attempt_state)
         self.running[node.name] = _Attempt(node, process, attempt_state, time.monotonic(), offset, minutes)
-        self.rows[node.name] = Row("running", node_progress(node, self.plan.spec.eval.maps, offset))
+        self.rows[node.name] = Row("running", process.progress(self.plan.spec.eval.maps, offset))
+        self._say(node.name, f"started ({self.backend.where}, attempt {attempt_state.attempts})")
 
     def _command(self, node: Node) -> tuple[list[str], dict[str, float], float | None]:
         """Write the node's config for this attempt; its command, the counters it starts at, its session minutes."""
@@ -312,7 +334,7 @@ class StudyExecutor:
     def _poll(self, name: str) -> None:
         attempt = self.running[name]
         node = attempt.node
-        progress = node_progress(node, self.plan.spec.eval.maps, attempt.offset)
+        progress = attempt.process.progress(self.plan.spec.eval.maps, attempt.offset)
         code = attempt.process.poll()
         if code is None:
             self.rows[name] = Row("running", progress, self._eta(attempt, progress))
@@ -354,6 +376,8 @@ class StudyExecutor:
         self.results[node.name] = result
         progress = node_progress(node, self.plan.spec.eval.maps)
         self.rows[node.name] = Row(result, progress, note=(error or "").splitlines()[0] if error else "")
+        took = f" in {format_eta(seconds)}" if seconds is not None else ""
+        self._say(node.name, f"{result}{took}: {_describe(self.rows[node.name])}")
 
     def _interrupt(self) -> None:
         """Ctrl-C: interrupt the attempts (an RL run saves a checkpoint), wait for them, record them failed."""
@@ -366,6 +390,14 @@ class StudyExecutor:
                 attempt.process.kill()
             self._finish(attempt.node, attempt.state, "failed", "interrupted (Ctrl-C): resumes on the next run")
         self.running.clear()
+
+
+def _describe(row: Row) -> str:
+    """A row as words: its share of the budget, frames, best lap and note."""
+    p = row.progress
+    parts = [f"{p.fraction:.0%}" if p.fraction is not None and row.state == "running" else ""]
+    parts += [f"{p.frames:,} frames" if p.frames is not None else "", p.best or "", row.note]
+    return ", ".join(part for part in parts if part) or row.state
 
 
 def _with_training(cfg: RLConfig, **values: float | int | None) -> RLConfig:

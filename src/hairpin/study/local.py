@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hairpin.study.plan import Node
+from hairpin.study.progress import Progress, node_progress
 
 __all__ = ["LocalBackend", "LocalProcess", "die_with_parent", "hairpin_process"]
 
@@ -58,12 +59,15 @@ def hairpin_process(
 class LocalProcess:
     """A node's subprocess (the executor's ``NodeProcess``)."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
+    def __init__(self, process: subprocess.Popen[bytes], node: Node) -> None:
+        self.process, self.node = process, node
         self.pid: int | None = process.pid
 
     def poll(self) -> int | None:
         return self.process.poll()
+
+    def progress(self, eval_maps: list[str], offset: dict[str, float]) -> Progress:
+        return node_progress(self.node, eval_maps, offset)
 
     def interrupt(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -93,4 +97,4 @@ class LocalBackend:
         return busy + min(node.cpus, self.cores) <= self.cores
 
     def start(self, node: Node, command: list[str], log: Path, config_file: Path) -> LocalProcess:
-        return LocalProcess(hairpin_process(command, log, python=self.python))
+        return LocalProcess(hairpin_process(command, log, python=self.python), node)

@@ -9,7 +9,7 @@ the finished dataset into place).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,15 @@ from hairpin.runfiles.checkpoints import CheckpointError, read_counters
 from hairpin.runfiles.manifest import MANIFEST, RunManifest, RunManifestError
 from hairpin.study.plan import Node
 
-__all__ = ["BUDGET_STOPS", "Progress", "checkpoint_counters", "node_progress", "outputs_complete", "rl_stop"]
+__all__ = [
+    "BUDGET_STOPS",
+    "Progress",
+    "checkpoint_counters",
+    "node_progress",
+    "outputs_complete",
+    "rebased",
+    "rl_stop",
+]
 
 BUDGET_STOPS = ("max_frames", "max_batches", "max_minutes", "early stop")
 """Beginnings of the trainer's stop reasons that end a run as planned (its budget, or its own early stop)."""
@@ -88,6 +96,24 @@ def _pretrain_progress(node: Node) -> Progress:
     return Progress(fraction=min(1.0, epochs / total) if total else None)
 
 
+def _budget_fraction(node: Node, progress: Progress, offset: dict[str, float] | None) -> float | None:
+    """Share of the node's budget done, counted from ``offset`` (the counters its run started at)."""
+    if node.budget is None:
+        return None
+    axis, amount = node.budget
+    done = {"frames": progress.frames, "batches": progress.batches, "minutes": progress.training_minutes}[axis]
+    if done is None:
+        return None
+    return min(1.0, max(0.0, (float(done) - (offset or {}).get(axis, 0.0)) / amount))
+
+
+def rebased(node: Node, progress: Progress, offset: dict[str, float] | None) -> Progress:
+    """``progress`` of an RL run with its budget share counted from ``offset`` (a worker reports it from zero)."""
+    if node.kind != "rl":
+        return progress
+    return replace(progress, fraction=_budget_fraction(node, progress, offset))
+
+
 def node_progress(node: Node, eval_maps: list[str], offset: dict[str, float] | None = None) -> Progress:
     """How far ``node`` got; ``offset``: counters the run started at (an ``init_from`` run keeps the other's)."""
     if node.kind in ("vis", "bc"):
@@ -95,13 +121,11 @@ def node_progress(node: Node, eval_maps: list[str], offset: dict[str, float] | N
     if node.kind != "rl":
         return Progress()
     counters = checkpoint_counters(node.output) or {}
-    frames, batches = counters.get("cumul_number_frames_played"), counters.get("cumul_number_batches_done")
     hours = counters.get("cumul_training_hours")
-    minutes = float(hours) * 60 if isinstance(hours, int | float) else None
-    fraction = None
-    if node.budget is not None:
-        axis, amount = node.budget
-        done = {"frames": frames, "batches": batches, "minutes": minutes}[axis]
-        if done is not None:
-            fraction = min(1.0, max(0.0, (float(done) - (offset or {}).get(axis, 0.0)) / amount))
-    return Progress(frames, batches, minutes, best_lap(node.output, eval_maps), fraction)
+    progress = Progress(
+        frames=counters.get("cumul_number_frames_played"),
+        batches=counters.get("cumul_number_batches_done"),
+        training_minutes=float(hours) * 60 if isinstance(hours, int | float) else None,
+        best=best_lap(node.output, eval_maps),
+    )
+    return rebased(node, progress, offset)

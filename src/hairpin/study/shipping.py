@@ -7,7 +7,8 @@ runs as it would locally, and every file it created or changed comes back as one
 paths rewritten to the study folder's, together with the files it deleted (old checkpoints) and its log. So the
 study folder on the driver ends exactly as a local run would leave it, and the report needs nothing from the
 worker. Paths are rewritten in text files (JSON, YAML, text, CSV) and in the command's arguments; binary files
-(weights, datasets, TensorBoard events) hold no paths.
+(weights, datasets, TensorBoard events) hold no paths. While it runs, the node reports how far its files say it is
+(``Watch``), and stops when asked, its outputs coming back as at any end.
 """
 
 from __future__ import annotations
@@ -19,21 +20,26 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hairpin.runfiles.manifest import MANIFEST
 from hairpin.study.plan import Node, Plan
+from hairpin.study.progress import Progress, node_progress
 from hairpin.study.spec import StudyError
 
 __all__ = [
     "LOG_TAIL_BYTES",
+    "REPORT_S",
     "TEXT_SUFFIXES",
     "WORKER_ROOT_PREFIX",
+    "Watch",
     "apply_result",
     "node_inputs",
     "node_payload",
@@ -49,8 +55,21 @@ LOG_TAIL_BYTES = 2_000_000
 """The end of a node's output that comes back as its log."""
 WORKER_ROOT_PREFIX = "hairpin-node-"
 """Each node runs in a temporary folder of this name on its worker."""
+REPORT_S = 2.0
+"""How often a watched node reports its progress (and learns whether it is asked to stop)."""
 OWNERS = "owners.json"
 """In that folder: the pids of the worker and of its command (a later node removes the folder once both are gone)."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a node run away from the study folder tells the driver while it runs."""
+
+    node: Node
+    eval_maps: list[str]
+    post: Callable[[Progress], bool]
+    """Sends the node's progress as its files here say; True when the driver asks the node to stop (its command
+    then gets SIGINT: an RL run saves a checkpoint, and what it made comes back as at any end)."""
 
 
 def rewrite(text: str, mapping: Mapping[str, str]) -> str:
@@ -125,9 +144,26 @@ def _place(inputs: list[str], study_dir: str, root: Path) -> dict[str, str]:
     return mapping
 
 
-def run_node(payload: Mapping[str, Any], *blobs: bytes) -> dict[str, Any]:
+def _wait(process: subprocess.Popen[bytes], watch: Watch | None, mapping: Mapping[str, str]) -> int:
+    """The command's exit code; meanwhile, every ``REPORT_S``, its progress to ``watch`` (and SIGINT when asked)."""
+    if watch is None:
+        return process.wait()
+    node = replace(watch.node, output=Path(rewrite(str(watch.node.output), mapping)))
+    asked = False
+    while True:
+        if watch.post(node_progress(node, watch.eval_maps)) and not asked:
+            process.send_signal(signal.SIGINT)
+            asked = True
+        try:
+            return process.wait(timeout=REPORT_S)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def run_node(payload: Mapping[str, Any], *blobs: bytes, watch: Watch | None = None) -> dict[str, Any]:
     """Run one node here (a Ray task): ``payload`` holds ``study_dir``, ``command``, ``inputs`` (their paths on the
-    driver, one blob each, packed relative to their parent) and ``version`` (the driver's code version).
+    driver, one blob each, packed relative to their parent) and ``version`` (the driver's code version); ``watch``
+    hears how far it is.
 
     Returns ``code`` (the command's exit code), ``files`` (a tar of what it created or changed, with the driver's
     paths, relative to the study folder), ``deleted`` (files of its inputs it removed), ``log``, and ``host`` and
@@ -159,7 +195,7 @@ def run_node(payload: Mapping[str, Any], *blobs: bytes) -> dict[str, Any]:
         process = hairpin_process(command, log_path, python=sys.executable, cwd=root)
         (root / OWNERS).write_text(json.dumps([os.getpid(), process.pid]))
         try:
-            code = process.wait()
+            code = _wait(process, watch, mapping)
         except BaseException:  # a cancelled task: let the command save what it can, then go
             process.send_signal(signal.SIGINT)
             process.wait()
