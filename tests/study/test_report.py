@@ -175,6 +175,28 @@ def test_seeds_that_never_finished_are_counted_not_dropped(logs: Logs) -> None:
     assert [s["value"] for s in side(rate, "B")["per_seed"]] == [1.0, 0.0, 1.0]
 
 
+def test_a_first_finish_never_made_counts_as_the_checkpoint_a_lower_bound(logs: Logs) -> None:
+    for seed in range(3):
+        best_run(logs, "A", seed, 30.0)  # first finish at batch 1000
+        best_run(logs, "B", seed, None)  # raced to the end of the budget, never finished
+        write_run(logs, "C", seed, [(1000, None)], batches=2000 if seed == 0 else 3000)  # s0 stopped short
+    study = spec(
+        [question("Sooner?", metric="first_finish"), question("Sooner than C?", "first_finish", ("A", "C"))],
+        variants=("A", "B", "C"),
+    )
+    text, results = report(logs, study)
+    with_b, with_c = results["questions"]
+    assert [(s["value"], s["censored"]) for s in side(with_b, "B")["per_seed"]] == [(3000.0, True)] * 3
+    assert with_b["comparisons"][0]["a_minus_b"] == pytest.approx(-2000.0)
+    assert with_b["verdict"] == "A better"
+    assert "s0 ≥ 3,000 batches (never finished)" in text
+    note = "B: 3 of 3 seeds never finished an eval race on sprint by 3,000 batches (B-s0, B-s1, B-s2); each counts"
+    assert note in text
+    c = side(with_c, "C")["per_seed"]
+    assert (c[0]["value"], c[0]["missing"], c[0]["censored"]) == (None, "never finished", False), "stopped short"
+    assert [s["censored"] for s in c[1:]] == [True, True]
+
+
 def test_the_checkpoint_is_the_end_the_common_window_or_a_number(logs: Logs) -> None:
     laps: list[tuple[int, Lap]] = [(500, 40.0), (1500, 35.0), (2500, 30.0)]
     for seed in range(3):

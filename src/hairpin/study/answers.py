@@ -9,6 +9,11 @@ logged) instead of dropping it.
 The verdict's rule: A and B differ when the 95% bootstrap interval of mean(A) − mean(B) excludes 0, and the side
 whose mean is lower (``lower_is_better``) or higher wins. A side with fewer than ``MIN_VALUES_TO_COMPARE`` values is
 not compared. A ranking (``variants: [...]``) orders the variants by mean and compares the first with each other.
+
+A first finish is censored, not missing: a run that reached the checkpoint without finishing counts as finishing
+at the checkpoint, the least its first finish can be. That can only shrink its side's mean, so a side that
+finished sooner is called better only when it is, even against the censored value; a variant whose seeds never
+finish is compared instead of being left out.
 """
 
 from __future__ import annotations
@@ -231,6 +236,8 @@ class SeedValue:
     """None with a value; else NO_RUN, NEVER_FINISHED, NO_RACE, NO_LIMIT, NOT_LOGGED or NOT_FINITE."""
     reach: float | None
     """How far the run reaches on the axis (None: no run)."""
+    censored: bool = False
+    """A first finish the run never made by the checkpoint: ``value`` is the checkpoint, a lower bound."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,11 @@ class Side:
     def with_gap(self, gap: str) -> list[SeedValue]:
         """The seeds without a value for reason ``gap``."""
         return [seed for seed in self.seeds if seed.gap == gap]
+
+    @property
+    def censored(self) -> list[SeedValue]:
+        """The seeds whose value is a censored first finish."""
+        return [seed for seed in self.seeds if seed.censored]
 
 
 @dataclass(frozen=True)
@@ -429,6 +441,10 @@ def _sides(
                 tag = run.tag_for(question.metric)
                 tags.extend([tag] if tag is not None else [])
                 value, gap = _scalar_value(run, question.metric, axis, at)
-            seeds.append(SeedValue(study_run.name, study_run.seed, value, gap, run.duration(axis)))
+            reach = run.duration(axis)
+            if question.metric == "first_finish" and gap == NEVER_FINISHED and reach >= at * (1 - REACH_TOLERANCE):
+                seeds.append(SeedValue(study_run.name, study_run.seed, at, None, reach, censored=True))
+                continue
+            seeds.append(SeedValue(study_run.name, study_run.seed, value, gap, reach))
         sides.append(Side(variant, tuple(seeds), estimate([s.value for s in seeds])))
     return sides, tuple(dict.fromkeys(tags))

@@ -159,7 +159,7 @@ def _seed_text(side: Side, answer: Answer) -> str:
     parts = []
     for seed in side.seeds:
         shown = _value(seed.value, answer.statistic, answer.axis.name) if seed.value is not None else seed.gap
-        parts.append(f"s{seed.seed} {shown}")
+        parts.append(f"s{seed.seed} ≥ {shown} (never finished)" if seed.censored else f"s{seed.seed} {shown}")
     return " · ".join(parts)
 
 
@@ -189,6 +189,12 @@ def _gap_words(side: Side, answer: Answer) -> list[str]:
             if gap == NEVER_FINISHED and answer.statistic in TIME_STATISTICS and len(seeds) < total:
                 sentence += "; its mean leaves them out, which flatters it (a DNF is worse than any time)"
             sentences.append(sentence)
+    if side.censored:
+        names = ", ".join(seed.run for seed in side.censored)
+        sentences.append(
+            f"{side.variant}: {len(side.censored)} of {total} seeds never finished an {race} by {at} ({names}); "
+            f"each counts as a first finish at {at}, the least it can be, so the mean is a lower bound"
+        )
     return sentences
 
 
@@ -264,7 +270,8 @@ def _side_json(side: Side) -> dict[str, Any]:
         "low": side.estimate.low,
         "high": side.estimate.high,
         "per_seed": [
-            {"run": s.run, "seed": s.seed, "value": s.value, "missing": s.gap, "reach": s.reach} for s in side.seeds
+            {"run": s.run, "seed": s.seed, "value": s.value, "missing": s.gap, "reach": s.reach, "censored": s.censored}
+            for s in side.seeds
         ],
     }
 
