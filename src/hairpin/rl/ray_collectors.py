@@ -290,15 +290,16 @@ class RayCollectors:
         records: list[RaceRecord] = []
         for index, remote in enumerate(self.remotes):
             if id(remote.call) in done:
-                records.extend(self._answer(index, remote.call))
+                records.extend(self._answer(index))
                 self._call(index)
         return records
 
-    def _answer(self, index: int, ref: Any) -> list[RaceRecord]:
+    def _answer(self, index: int) -> list[RaceRecord]:
+        """The races of collector ``index``'s answered exchange (the ledger's new ones)."""
         import ray
 
         try:
-            reply = ray.get(ref)
+            reply = ray.get(self.remotes[index].call)
         except ray.exceptions.ActorDiedError as error:  # it cannot be restarted (its constructor failed)
             raise CollectorCrashLoopError(f"collector {index} cannot start on Ray: {error}") from error
         except ray.exceptions.RayActorError:  # unreachable for now: ask again

@@ -304,10 +304,16 @@ class Answer:
     @property
     def short_runs(self) -> list[SeedValue]:
         """Seeds whose run stops short of the checkpoint (its value is the one at its end)."""
-        if self.checkpoint is None:
+        checkpoint = self.checkpoint
+        if checkpoint is None:
             return []
-        limit = self.checkpoint * (1.0 - REACH_TOLERANCE)
-        return [s for side in self.sides for s in side.seeds if s.reach is not None and s.reach < limit]
+        seeds = [s for side in self.sides for s in side.seeds]
+        return [s for s in seeds if s.reach is not None and not _reaches(s.reach, checkpoint)]
+
+
+def _reaches(reach: float, checkpoint: float) -> bool:
+    """Whether a run that reaches ``reach`` on the axis got to ``checkpoint`` (within ``REACH_TOLERANCE``)."""
+    return reach >= checkpoint * (1.0 - REACH_TOLERANCE)
 
 
 def _race_key(run: Run, kind: str, map_name: str) -> tuple[RaceKey, str] | None:
@@ -442,7 +448,7 @@ def _sides(
                 tags.extend([tag] if tag is not None else [])
                 value, gap = _scalar_value(run, question.metric, axis, at)
             reach = run.duration(axis)
-            if question.metric == "first_finish" and gap == NEVER_FINISHED and reach >= at * (1 - REACH_TOLERANCE):
+            if question.metric == "first_finish" and gap == NEVER_FINISHED and _reaches(reach, at):
                 seeds.append(SeedValue(study_run.name, study_run.seed, at, None, reach, censored=True))
                 continue
             seeds.append(SeedValue(study_run.name, study_run.seed, value, gap, reach))
