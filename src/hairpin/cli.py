@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hairpin.cli_errors import DEBUG_ENV, DEBUG_META, HairpinGroup
+from hairpin.cli_errors import DEBUG_ENV, DEBUG_META, HairpinGroup, print_failure
 from hairpin.config import dump_config, load_config
 from hairpin.config.rl import RLConfig
 from hairpin.config.sim import DriveConfig
@@ -379,14 +379,25 @@ DatasetRootOption = Annotated[Path, typer.Option("--root", help="Directory holdi
 
 
 def _dataset_error(err: Exception) -> typer.Exit:
-    from hairpin.cli_errors import describe_failure, print_failure
+    from hairpin.cli_errors import describe_failure
 
     print_failure(describe_failure(err) or str(err))  # stderr, one line, paths not read as markup
     return typer.Exit(2)
 
 
+SCRIPT_IGNORES = ("episodes", "noise", "driver", "seed", "cars")
+"""``demos record`` options that a replayed input script has no use for."""
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not left at its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"  # typer may carry its own copy of click's enum
+
+
 @demos_app.command("record")
 def demos_record(
+    ctx: typer.Context,
     out: Annotated[str, typer.Option(help="Dataset name (letters, digits, '-', '_'); written to ROOT/NAME.")],
     maps: Annotated[str, typer.Option(help="Comma-separated built-in maps and/or .npy reference lines.")] = "",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per map.")] = 10,
@@ -406,7 +417,7 @@ def demos_record(
             "--input-script",
             help="Replay this TMInterface input script instead of driving (repeatable): one episode per script, on "
             "the one map given, or on the maps in the scripts' order; --episodes, --noise, --driver, --seed and "
-            "--cars do not apply.",
+            "--cars do not apply and are refused.",
         ),
     ] = None,
     root: DatasetRootOption = Path("datasets"),
@@ -418,6 +429,10 @@ def demos_record(
     from hairpin.data.maps import resolve_maps
     from hairpin.data.record import write_expert_dataset
 
+    given = [f"--{name}" for name in SCRIPT_IGNORES if _typed(ctx, name)]
+    if input_script and given:
+        print_failure(f"{', '.join(given)}: no use with --input-script (the scripts say how each lap is driven)")
+        raise typer.Exit(2)
     overrides = [*(set_ or [])] + ([f"expert.noise={noise}"] if noise is not None else [])
     overrides += [f"driver={driver}"] if driver is not None else []
     cfg = _load_drive_config(config, overrides + ([f"env.image_size={image_size}"] if image_size else []))

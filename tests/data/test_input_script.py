@@ -196,3 +196,6 @@ def test_demos_script_then_record_input_script(tmp_path: Path) -> None:
     assert code == 2 and "already exists" in out
     code, out = run([*record, "--maps", f"{line},sprint", "--out", "t", "--root", root])
     assert code == 2 and "1 input script(s) for 2 maps" in out
+    code, out = run([*record, "--out", "u", "--root", root, "--episodes", "10", "--cars", "2"])
+    assert code == 2 and "--episodes, --cars: no use with --input-script" in out
+    assert not (tmp_path / "ds" / "u").exists()
