@@ -10,8 +10,10 @@ a 180 m map, ``--frames`` frames each) is run by ``hairpin study`` in a fresh fo
 - ``--jobs 2 × cores`` (local): ``peak_cpus`` = the most CPUs (an RL run's collectors + 1 learner, 1 for other
   nodes) that running nodes held at one time, from each node's recorded start and wall time, against ``cores``.
 - the same on Ray: ``ray start --head --num-cpus CORES`` on this machine, then ``--ray auto``; ``ray_over_local``
-  = its wall time over the local run's at the same ``--jobs``. Skipped (null, with a hint on stderr) without Ray
-  (``pip install -e ".[ray]"``).
+  = its wall time over the local run's at the same ``--jobs``; ``local_sessions_s`` and ``ray_sessions_s``: the
+  seconds the RL runs' trainers spent in their sessions (run.json) in either, which separates the runs' own speed
+  from what surrounds them (starting Python, the study's bookkeeping, Ray). Skipped (null, with a hint on stderr)
+  without Ray (``pip install -e ".[ray]"``).
 
 Each figure is the median of ``--repeats`` repeats (each repeat's figures under ``each``). Prints one JSON line.
 The tiny study comes from the study tests (``tests/study/conftest.py``), so this runs from a checkout with the
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.study.conftest import demos_stage, tiny_rl_config  # noqa: E402  (the study tests' tiny study)
 
+from hairpin.runfiles.manifest import RunManifest  # noqa: E402
 from hairpin.study.plan import default_cores  # noqa: E402
 from hairpin.study.state import read_states  # noqa: E402
 
@@ -63,8 +67,22 @@ def write_study(folder: Path, frames: int, seeds: int) -> Path:
     return path
 
 
-def run_study(path: Path, *options: str) -> tuple[float, dict[str, Any]]:
-    """Run ``hairpin study PATH OPTIONS`` in a fresh folder: its wall time and the node states it left."""
+def sessions_s(states: dict[str, Any]) -> float:
+    """Seconds the RL runs' trainers spent in their sessions (run.json), wherever they ran: the runs' own time,
+    without starting Python, the study's bookkeeping or Ray's."""
+    total = 0.0
+    for state in states.values():
+        if state.kind != "rl":
+            continue
+        for session in RunManifest.load(Path(state.output)).sessions:
+            if session.end is not None:
+                total += (datetime.fromisoformat(session.end) - datetime.fromisoformat(session.start)).total_seconds()
+    return total
+
+
+def run_study(path: Path, *options: str) -> tuple[float, dict[str, Any], float]:
+    """Run ``hairpin study PATH OPTIONS`` in a fresh folder: its wall time, the node states it left and the RL
+    runs' session seconds."""
     studies = path.parent / "studies"
     shutil.rmtree(studies, ignore_errors=True)
     command = [sys.executable, "-m", "hairpin.cli", "study", str(path), "--studies-dir", str(studies), *options]
@@ -73,7 +91,8 @@ def run_study(path: Path, *options: str) -> tuple[float, dict[str, Any]]:
     wall = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return wall, {name: state for name, state in read_states(studies / "overhead").items()}
+    states = dict(read_states(studies / "overhead"))
+    return wall, states, sessions_s(states)
 
 
 def peak_cpus(states: dict[str, Any], cpus: dict[str, int]) -> int:
@@ -96,8 +115,9 @@ def node_cpus(path: Path) -> dict[str, int]:
     return {name: node.cpus for name, node in plan.nodes.items()}
 
 
-def with_ray(cores: int, study: Path, jobs: int) -> float | None:
-    """Wall time of the study on a Ray head started here with ``cores`` CPUs (None without Ray)."""
+def with_ray(cores: int, study: Path, jobs: int) -> tuple[float, float] | None:
+    """Wall time and RL session seconds of the study on a Ray head started here with ``cores`` CPUs (None without
+    Ray)."""
     ray = shutil.which("ray")
     if ray is None:
         print("ray is not installed: pip install -e '.[ray]'", file=sys.stderr)
@@ -106,8 +126,8 @@ def with_ray(cores: int, study: Path, jobs: int) -> float | None:
     start = [ray, "start", "--head", f"--num-cpus={cores}", "--include-dashboard=false", f"--temp-dir={temp}"]
     subprocess.run([*start, "--disable-usage-stats"], check=True, capture_output=True)
     try:
-        wall, _ = run_study(study, f"--jobs={jobs}", "--ray=auto")
-        return wall
+        wall, _, sessions = run_study(study, f"--jobs={jobs}", "--ray=auto")
+        return wall, sessions
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True)
         shutil.rmtree(temp, ignore_errors=True)
@@ -127,17 +147,20 @@ def main() -> None:
         cpus = node_cpus(study)
         run_study(study, "--jobs=1")  # warm-up: numba's compiled kernels, the map's racing line
         shares, peaks, local_walls, ray_walls, node_sums = [], [], [], [], []
+        local_sessions, ray_sessions = [], []
         for _ in range(args.repeats):
-            wall, states = run_study(study, "--jobs=1")
+            wall, states, _ = run_study(study, "--jobs=1")
             own = sum(state.seconds for state in states.values())
             node_sums.append(own)
             shares.append((wall - own) / own)
-            wall, states = run_study(study, f"--jobs={jobs}")
+            wall, states, sessions = run_study(study, f"--jobs={jobs}")
             local_walls.append(wall)
+            local_sessions.append(sessions)
             peaks.append(peak_cpus(states, cpus))
-            ray_wall = with_ray(cores, study, jobs)
-            if ray_wall is not None:
-                ray_walls.append(ray_wall)
+            ray = with_ray(cores, study, jobs)
+            if ray is not None:
+                ray_walls.append(ray[0])
+                ray_sessions.append(ray[1])
         line = {
             "benchmark": "study_overhead",
             "nodes": len(cpus),
@@ -152,10 +175,14 @@ def main() -> None:
             "ray_over_local": round(statistics.median(ray_walls) / statistics.median(local_walls), 3)
             if ray_walls
             else None,
+            "local_sessions_s": round(statistics.median(local_sessions), 2),
+            "ray_sessions_s": round(statistics.median(ray_sessions), 2) if ray_sessions else None,
             "each": {
                 "overhead_share": [round(x, 4) for x in shares],
                 "local_wall_s": [round(x, 2) for x in local_walls],
                 "ray_wall_s": [round(x, 2) for x in ray_walls],
+                "local_sessions_s": [round(x, 2) for x in local_sessions],
+                "ray_sessions_s": [round(x, 2) for x in ray_sessions],
             },
             "python": sys.version.split()[0],
             "cpu": os.uname().machine,

@@ -21,6 +21,7 @@ its processes compete for the CPU as a local node's would.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -60,14 +61,24 @@ class StudyBoard:
 
 
 def _watched_node(payload: dict[str, Any], board: Any, node: Node, eval_maps: list[str], *blobs: bytes) -> Any:
-    """The Ray task of a node: ``run_node`` reporting to ``board``."""
+    """The Ray task of a node: ``run_node`` reporting to ``board``.
+
+    It never waits on the board: a task blocked in ``ray.get`` lends its CPUs back to Ray, which then starts a
+    queued task beside the running command, more processes than the cores hold. Each report is sent without
+    waiting; the board's answer to it (whether to stop) is read at the next report, once it has come.
+    """
     import ray
 
+    sent: list[Any] = []  # the future of the last report whose answer has not been read
+
     def post(progress: Progress) -> bool:
-        try:
-            return bool(ray.get(board.post.remote(node.name, progress)))
-        except ray.exceptions.RayError:  # the driver is gone or going: the node runs on, unwatched
-            return False
+        asked = False
+        with contextlib.suppress(ray.exceptions.RayError):  # the driver is gone or going: the node runs on, unwatched
+            if sent and sent[0].done():
+                asked = bool(sent.pop().result())
+            if not sent:
+                sent.append(board.post.remote(node.name, progress).future())
+        return asked
 
     return run_node(payload, *blobs, watch=Watch(node, eval_maps, post))
 
