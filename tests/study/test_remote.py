@@ -260,6 +260,27 @@ def test_ray_runs_the_study_resumes_after_ctrl_c_and_a_killed_worker_has_its_run
     assert not _text_files_naming_a_worker(plan.study_dir)
 
 
+@pytest.mark.slow
+def test_ray_never_runs_more_than_the_cluster_s_cpus_at_once(tmp_path: Path, local_ray: Any) -> None:
+    """Two runs of 2 CPUs each on a 3-CPU Ray go one after the other: a task that reports its progress must not
+    lend its CPUs back to Ray (as a task blocked in ``ray.get`` does) for a queued run to start beside it."""
+    from hairpin.study.ray_backend import RayBackend, connect
+
+    study = _demo_and_base(tmp_path, frames=2000)
+    study["seeds"] = [0, 1]
+    plan = _plan(tmp_path, study, only=("base-s0", "base-s1"))
+    assert [node.cpus for node in plan.nodes.values()] == [2, 2]
+    connect("auto")
+    executor = StudyExecutor(plan, RayBackend(plan), jobs=4, console=Console(file=io.StringIO()))
+    assert executor.run() == {"base-s0": "done", "base-s1": "done"}
+    spans = sorted(
+        (session.start, session.end or "")
+        for name in plan.nodes
+        for session in RunManifest.load(plan.study_dir / "runs" / name).sessions
+    )
+    assert len(spans) == 2 and spans[0][1] <= spans[1][0], f"the runs overlapped: {spans}"
+
+
 def _ctrl_c(pid: int) -> None:
     _thread.interrupt_main()
 
