@@ -44,11 +44,19 @@ class Run:
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME`` or ``NAME=key=value,key=value`` → (NAME, ["key=value", ...])."""
+    """``NAME`` or ``NAME=key=value,key=value`` → (NAME, ["key=value", ...]); commas inside ``[]`` or ``{}`` belong
+    to their value (``iqn.batch_size_schedule={points: [[0, 512], [150000, 256]], mode: staircase}``)."""
     name, _, sets = text.partition("=")
     if not name or any(c in name for c in "*?[]/ "):
         raise SystemExit(f"--variant {text!r}: a variant needs a plain name before its first '='")
-    return name, [s for s in sets.split(",") if s]
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(sets):
+        depth += (c in "[{") - (c in "]}")
+        if c == "," and depth == 0:
+            parts.append(sets[start:i])
+            start = i + 1
+    parts.append(sets[start:])
+    return name, [s.strip() for s in parts if s.strip()]
 
 
 def map_sets(map_name: str) -> list[str]:

@@ -276,6 +276,22 @@ def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
     assert trainer.learner.target_spread.typical is not None and trainer.learner.target_spread.typical > 0
 
 
+def test_a_batch_size_schedule_changes_the_batches_and_counts_what_was_trained(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, **{"iqn.batch_size_schedule": {"points": [[0, 16], [1500, 48]], "mode": "staircase"}})
+    trainer = Trainer(cfg)
+    assert trainer.sampler.batch_size == 16
+    status = trainer.run()
+    assert status.stop_reason == "max_frames 3000 reached"
+    assert trainer.sampler.batch_size == trainer.test_sampler.batch_size == 48
+    assert 16 * status.batches < trainer.ratio.trained < 48 * status.batches  # both sizes were trained on
+    manifest = json.loads((Path(cfg.paths.runs) / "tiny" / "run.json").read_text())
+    acc = EventAccumulator(manifest["tensorboard_dirs"][0], size_guidance={"scalars": 0})
+    acc.Reload()
+    logged = [(e.step, e.value) for e in acc.Scalars("Training/batch_size")]
+    assert {value for _, value in logged} == {16, 48}
+    assert all(value == 16 for step, value in logged if step < 1500) and logged[-1][1] == 48
+
+
 def test_ray_collectors_without_a_cluster_fail_in_one_line_and_release_the_run(tmp_path: Path) -> None:
     """With the ray package absent or no cluster at the address, the run stops before training with one error
     naming the setting, and the run is free for the next start."""

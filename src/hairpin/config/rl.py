@@ -47,6 +47,9 @@ class IQNConfig(ConfigModel):
     """Batches between target updates."""
     batch_size: int = Field(512, ge=1)
     """Transitions per gradient step."""
+    batch_size_schedule: Annotated[Schedule, schedule_values("batch size", ge=1)] | None = None
+    """Transitions per gradient step by frames played, in place of ``batch_size`` (values rounded), e.g.
+    ``{points: [[0, 512], [150000, 256]], mode: staircase}``. None: ``batch_size`` throughout."""
     clip_grad_norm: float = Field(30.0, gt=0)
     """Largest global gradient norm; larger gradients are scaled down."""
     target_self_loss_clamp_ratio: float | None = Field(None, ge=1)

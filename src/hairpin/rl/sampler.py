@@ -33,9 +33,17 @@ class BatchSampler:
         self.buffer, self.batch_size, self.device = buffer, batch_size, device
         self.mini_race_steps, self.mini_race_oversample = mini_race_steps, mini_race_oversample
         self.potential = potential
-        pinned = device.type == "cuda"
-        self._arrays = [buffer.empty_batch(batch_size, pinned=pinned) for _ in range(2)]
+        self._arrays = self._allocate(batch_size)
         self._turn = 0
+
+    def _allocate(self, batch_size: int) -> list[Batch[np.ndarray]]:
+        pinned = self.device.type == "cuda"
+        return [self.buffer.empty_batch(batch_size, pinned=pinned) for _ in range(2)]
+
+    def resize(self, batch_size: int) -> None:
+        """Draw batches of ``batch_size`` from now on (a batch-size schedule); a no-op when it is the same."""
+        if batch_size != self.batch_size:
+            self.batch_size, self._arrays = batch_size, self._allocate(batch_size)
 
     def sample(self, gamma: float, rng: np.random.Generator) -> tuple[Batch[np.ndarray], Batch[torch.Tensor]]:
         out = self._arrays[self._turn]

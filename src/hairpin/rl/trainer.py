@@ -254,7 +254,7 @@ class Trainer:
         memory = self.cfg.memory
         return BatchSampler(
             buffer,
-            self.cfg.iqn.batch_size,
+            self.schedules.at(self.frames).batch_size,
             self.device,
             memory.mini_race_steps,
             memory.mini_race_oversample,
@@ -440,10 +440,12 @@ class Trainer:
         self.status.learning_rate, self.status.epsilon = lr, values.epsilon
         if values.memory_size != self.memory.train.capacity:
             self.memory.set_capacity(values.memory_size)
+        for sampler in (self.sampler, self.test_sampler):
+            if sampler is not None:
+                sampler.resize(values.batch_size)
         apply_freezing(self.online, self.cfg.nn, self.frames)
 
     def _train_one(self, gamma: float) -> None:
-        cfg = self.cfg
         batch, tensors = self.sampler.sample(gamma, self.rng)
         stats = self.learner.update(tensors)
         if not math.isfinite(stats.loss):
@@ -451,7 +453,7 @@ class Trainer:
                 f"non-finite loss {stats.loss} at batch {self.batches}; the last good checkpoint is kept"
             )
         self.memory.train.update_priorities(batch.index, stats.td_error.cpu().numpy())
-        self.ratio.record_trained(cfg.iqn.batch_size)
+        self.ratio.record_trained(self.sampler.batch_size)
         self.batches += 1
         self.status.loss = stats.loss
         self._interval.add(stats.loss, stats.grad_norm, stats.mean_q)
@@ -483,7 +485,8 @@ class Trainer:
             "RL/epsilon": values.epsilon,
             "RL/epsilon_boltzmann": values.epsilon_boltzmann,
             "Performance/learner_percentage_training": 100.0 * s.learner_busy,
-            "Performance/transitions_learned_per_second": s.batches_per_s * self.cfg.iqn.batch_size,
+            "Performance/transitions_learned_per_second": s.batches_per_s * self.sampler.batch_size,
+            "Training/batch_size": self.sampler.batch_size,
             "cumul_number_frames_played": self.frames,
             "cumul_number_batches_done": self.batches,
             "cumul_training_hours": self.hours_before + session_s / 3600.0,
