@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hairpin.obs import FloatLayout
-from hairpin.rl.nstep import empty_batch
-from hairpin.rl.shaping import LinePotential, distance_to_line
+from hairpin.rl.nstep import empty_batch, nstep_returns
+from hairpin.rl.shaping import LinePotential, TimePotential, distance_to_line, shape_rewards
 
 LAYOUT = FloatLayout()
 
@@ -39,5 +39,35 @@ def test_potential_is_clipped_and_shapes_the_reward_by_its_difference() -> None:
     batch.next_floats[:] = floats_beside_a_straight([5.0, 5.0, 5.0])
     batch.reward[:] = 1.0
     batch.discount[:] = [1.0, 0.5, 0.0]  # the last one is terminal: its next potential does not count
-    potential.apply(batch)
+    shape_rewards(batch, [potential], gamma=1.0)
     assert batch.reward == pytest.approx([1.0 - 0.5 + 1.0, 1.0 - 0.25 + 1.0, 1.0 + 1.0])
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.99])
+def test_time_potential_removes_the_clock_from_every_n_step_reward_and_pays_a_finish_what_it_spares(
+    gamma: float,
+) -> None:
+    """A race whose only reward is the clock's: through the real n-step arithmetic, every shaped reward is 0 except
+    at a finish, which gains the clock's reward of the rest of its mini-race."""
+    c, horizon, step_s, n = -0.06, 20, 0.05, 3
+    potential = TimePotential(LAYOUT, c, horizon, step_s)
+    steps_to_end = np.array([10, 10, 10, 10, 2, 2])  # (B,) the last two are 2 steps before the race's end
+    finished = np.array([False, False, False, False, True, False])  # the fifth race ends with a finish
+    time = np.array([0, 7, 17, 19, 5, 5])  # (B,) mini-race steps; 17 and 19 reach the horizon within n
+    rewards = np.full((len(time), n), c)
+    nstep = nstep_returns(rewards, steps_to_end, finished, gamma, time, horizon)
+    batch = empty_batch(len(time), (1, 4, 4), LAYOUT.size)
+    batch.floats[:, LAYOUT.mini_race_time] = (time * step_s)[:, None]
+    batch.next_floats[:, LAYOUT.mini_race_time] = ((time + nstep.n) * step_s)[:, None]
+    batch.reward[:], batch.discount[:] = nstep.reward, nstep.discount
+    shape_rewards(batch, [potential], gamma)
+    spared = c * sum(gamma**k for k in range(2, horizon - 5))  # the finish came 2 steps into a mini-race at t = 5
+    assert batch.reward == pytest.approx([0, 0, 0, 0, -spared, 0], abs=1e-5)
+    assert -spared > 0  # finishing early is worth more than the clock it spares
+
+
+def test_time_shaping_needs_a_mini_race() -> None:
+    from hairpin.config.memory import MemoryConfig
+
+    with pytest.raises(ValueError, match="shaping_mini_race_time needs a mini-race"):
+        MemoryConfig(shaping_mini_race_time=True, mini_race_duration_ms=None)

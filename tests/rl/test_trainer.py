@@ -258,18 +258,19 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
 
 
 def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
-    """Mini-race oversampling, target self-loss rescaling and line shaping together, through the real trainer."""
+    """Mini-race oversampling, target self-loss rescaling, line and clock shaping together, through the trainer."""
     cfg = tiny_config(
         tmp_path,
         **{
             "memory.mini_race_oversample_start_steps": 40,
             "memory.mini_race_oversample_zero_steps": 5,
             "memory.shaping_per_m_from_line": -0.1,
+            "memory.shaping_mini_race_time": True,
             "iqn.target_self_loss_clamp_ratio": 4.0,
         },
     )
     trainer = Trainer(cfg)
-    assert trainer.potential is not None and trainer.learner.target_spread is not None
+    assert len(trainer.potentials) == 2 and trainer.learner.target_spread is not None
     assert trainer.sampler.mini_race_oversample == (40, 5)
     status = trainer.run()
     assert status.stop_reason == "max_frames 3000 reached" and status.batches > 0

@@ -60,6 +60,10 @@ class MemoryConfig(ConfigModel):
     """Distances to the line below this count as this (no pull inside it)."""
     shaping_max_m: float = Field(25.0, gt=0)
     """Distances to the line above this count as this."""
+    shaping_mini_race_time: bool = False
+    """Shape with the race clock's reward over the rest of the mini-race as potential (``rl/shaping.py``): the values
+    learnt leave out the clock's constant cost, which no action changes, and keep progress and finishing early.
+    The greedy policy is unchanged; logged Q values are shifted by a constant. Needs ``mini_race_duration_ms``."""
 
     @field_validator("memory_min_size")
     @classmethod
@@ -85,6 +89,8 @@ class MemoryConfig(ConfigModel):
             raise ValueError(
                 f"mini_race_duration_ms={self.mini_race_duration_ms} is not a multiple of step_ms={self.step_ms}"
             )
+        if self.shaping_mini_race_time and self.mini_race_duration_ms is None:
+            raise ValueError("shaping_mini_race_time needs a mini-race: set mini_race_duration_ms or turn it off")
         if self.shaping_min_m >= self.shaping_max_m:
             raise ValueError(f"shaping_min_m={self.shaping_min_m} must be below shaping_max_m={self.shaping_max_m}")
         start, zero = self.mini_race_oversample

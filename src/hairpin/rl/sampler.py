@@ -12,14 +12,14 @@ import torch
 
 from hairpin.rl.buffer import ReplayBuffer
 from hairpin.rl.nstep import Batch, to_torch
-from hairpin.rl.shaping import LinePotential
+from hairpin.rl.shaping import Potential, shape_rewards
 
 __all__ = ["BatchSampler"]
 
 
 class BatchSampler:
     """``sample(gamma, rng)`` → the numpy batch (for priority updates) and the same batch as tensors on ``device``;
-    with ``potential``, the rewards are shaped by it (``rl/shaping.py``)."""
+    the rewards are shaped by ``potentials`` (``rl/shaping.py``)."""
 
     def __init__(
         self,
@@ -28,11 +28,11 @@ class BatchSampler:
         device: torch.device,
         mini_race_steps: int | None,
         mini_race_oversample: tuple[int, int] = (0, 0),
-        potential: LinePotential | None = None,
+        potentials: list[Potential] | None = None,
     ) -> None:
         self.buffer, self.batch_size, self.device = buffer, batch_size, device
         self.mini_race_steps, self.mini_race_oversample = mini_race_steps, mini_race_oversample
-        self.potential = potential
+        self.potentials = potentials or []
         self._arrays = self._allocate(batch_size)
         self._turn = 0
 
@@ -56,6 +56,5 @@ class BatchSampler:
             mini_race_oversample=self.mini_race_oversample,
             out=out,
         )
-        if self.potential is not None:
-            self.potential.apply(batch)
+        shape_rewards(batch, self.potentials, gamma)
         return batch, to_torch(batch, self.device)

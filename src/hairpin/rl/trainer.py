@@ -29,6 +29,7 @@ from hairpin.errors import HairpinError
 from hairpin.nets import IQNNetwork
 from hairpin.nets.groups import apply_freezing, param_groups
 from hairpin.nets.state_dict import load_weights
+from hairpin.obs import FloatLayout
 from hairpin.rl.buffer import ReplayBuffer, ReplayRatio, SplitMemory
 from hairpin.rl.checkpoint import (
     load_checkpoint,
@@ -47,7 +48,7 @@ from hairpin.rl.race_channel import RaceRecord
 from hairpin.rl.race_log import RaceLog, race_scalars
 from hairpin.rl.sampler import BatchSampler
 from hairpin.rl.schedules import RunSchedules
-from hairpin.rl.shaping import LinePotential
+from hairpin.rl.shaping import LinePotential, Potential, TimePotential
 from hairpin.rl.tb_writer import SuffixedSummaryWriter
 from hairpin.run_lock import RunLock
 from hairpin.runfiles.checkpoints import CheckpointError
@@ -117,6 +118,17 @@ class _IntervalStats:
         if self.explo_steps:
             out["RL/random_step_share"] = self.random_steps / self.explo_steps
         return out
+
+
+def _potentials(cfg: RLConfig, layout: FloatLayout) -> list[Potential]:
+    """The reward shaping the config asks for (``rl/shaping.py``)."""
+    memory, out = cfg.memory, []
+    if memory.shaping_per_m_from_line:
+        out.append(LinePotential(layout, memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m))
+    if memory.shaping_mini_race_time and memory.mini_race_steps is not None:
+        per_step = cfg.env.reward.per_ms * memory.step_ms
+        out.append(TimePotential(layout, per_step, memory.mini_race_steps, memory.step_ms / 1000.0))
+    return out
 
 
 def _optimizer(net: IQNNetwork, cfg: RLConfig) -> torch.optim.Optimizer:
@@ -232,11 +244,7 @@ class Trainer:
         memory = cfg.memory
         self.memory = SplitMemory.from_config(memory, image_shape, layout.size, self.rng, self.frames)
         self.ratio = ReplayRatio.from_config(memory)
-        self.potential = None
-        if memory.shaping_per_m_from_line:
-            self.potential = LinePotential(
-                layout, memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m
-            )
+        self.potentials = _potentials(cfg, layout)
         self.sampler = self._batch_sampler(self.memory.train)
         self.test_sampler = self._batch_sampler(self.memory.test) if self.memory.test is not None else None
         self.weight_versions: OrderedDict[int, dict[str, torch.Tensor]] = OrderedDict()
@@ -258,7 +266,7 @@ class Trainer:
             self.device,
             memory.mini_race_steps,
             memory.mini_race_oversample,
-            self.potential,
+            self.potentials,
         )
 
     def _restore(self, init_from: Path | None, reset_schedules: bool) -> dict[str, Any]:
