@@ -38,6 +38,7 @@ def test_float_only_agent_finishes_the_short_map(
                 "mode": "exponential",
             },
             "training.checkpoint_every_minutes": 5,
+            "memory.shaping_mini_race_time": True,  # as cpu.yaml
         },
     )
     learned_at: list[int] = []
