@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from hairpin.config.rl import RLConfig
+from hairpin.config.schedules import Schedule
 
 __all__ = ["RunSchedules", "ScheduleValues"]
 
@@ -30,9 +31,8 @@ class RunSchedules:
         self.epsilon = cfg.exploration.epsilon_schedule.scaled(speed)
         self.epsilon_boltzmann = cfg.exploration.epsilon_boltzmann_schedule.scaled(speed)
         self.memory_size = cfg.memory.memory_size_schedule.scaled(speed)
-        batch_size = cfg.iqn.batch_size_schedule
-        self.batch_size = batch_size.scaled(speed) if batch_size is not None else None
-        self.batch_size_fixed = cfg.iqn.batch_size
+        batch_size = cfg.iqn.batch_size_schedule or Schedule(points=((0.0, float(cfg.iqn.batch_size)),))
+        self.batch_size = batch_size.scaled(speed)
         self.capacity_max = cfg.memory.capacity_max
         self.tensorboard_suffix = [
             (round(step * speed), suffix) for step, suffix in cfg.schedules.tensorboard_suffix_schedule
@@ -46,5 +46,5 @@ class RunSchedules:
             epsilon=self.epsilon.value(frames),
             epsilon_boltzmann=self.epsilon_boltzmann.value(frames),
             memory_size=min(self.capacity_max, max(2, round(self.memory_size.value(frames)))),
-            batch_size=max(1, round(self.batch_size.value(frames))) if self.batch_size else self.batch_size_fixed,
+            batch_size=max(1, round(self.batch_size.value(frames))),
         )
