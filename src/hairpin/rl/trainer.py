@@ -127,7 +127,7 @@ def _potentials(cfg: RLConfig, layout: FloatLayout) -> list[Potential]:
         out.append(LinePotential(layout, memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m))
     if memory.shaping_mini_race_time and memory.mini_race_steps is not None:
         per_step = cfg.env.reward.per_ms * memory.step_ms
-        out.append(TimePotential(layout, per_step, memory.mini_race_steps, memory.step_ms / 1000.0))
+        out.append(TimePotential(layout, per_step, memory.mini_race_steps, memory.step_s))
     return out
 
 
