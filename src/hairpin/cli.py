@@ -369,6 +369,53 @@ def evaluate(
         console.print(f"GIF: {gif}")
 
 
+@app.command("gap")
+def lap_gap_command(
+    runs: Annotated[list[str], typer.Argument(help="Run names (under --runs) or run directories.")],
+    map_: Annotated[str | None, typer.Option("--map", help="Only this map-cycle short name.")] = None,
+    every: Annotated[float, typer.Option(min=1.0, help="Section length in metres.")] = 25.0,
+    top: Annotated[int, typer.Option(min=0, help="Show the sections that lose most (0: every section).")] = 5,
+    format_: Annotated[str, typer.Option("--format", help="text | json.")] = "text",
+    runs_dir: Annotated[Path, typer.Option("--runs", help="Directory holding the runs.")] = Path("runs"),
+) -> None:
+    """Where each run's best lap loses time to the map's limit: both laps driven again, compared section by section."""
+    from hairpin.analysis.errors import AnalysisError
+    from hairpin.analysis.lap_gap import best_lap_gaps
+
+    if format_ not in ("text", "json"):
+        raise AnalysisError(f"--format must be text or json, not {format_!r}")
+    folders = [Path(r) if Path(r).is_dir() else runs_dir / r for r in runs]
+    missing = [str(f) for f in folders if not (f / "run.json").is_file()]
+    if missing:
+        raise AnalysisError(f"not a run folder (no run.json): {', '.join(missing)}")
+    gaps = best_lap_gaps(folders, every, map_)
+    if not gaps:
+        raise AnalysisError("no best race" + (f" on {map_!r}" if map_ else "") + f" in {', '.join(map(str, folders))}")
+    if format_ == "json":
+        print(json.dumps([{"run": str(run), **gap.to_json()} for run, gap in gaps]))
+        return
+    for run, gap in gaps:
+        status = "" if gap.finished else " (did not finish when driven again)"
+        console.print(
+            f"[bold]{run.name}[/bold] on {gap.map}: best lap {gap.lap_ms / 1000:.2f} s{status}, "
+            f"limit {gap.limit_ms / 1000:.2f} s ({gap.ratio:.3f}×, {(gap.lap_ms - gap.limit_ms) / 1000:+.2f} s)"
+        )
+        shown = sorted(gap.worst(top), key=lambda s: s.metres) if top else gap.sections
+        table = Table(title=f"{'the ' + str(top) + ' sections that lose most' if top else 'every section'}")
+        for column in ("section to", "limit there", "gap there", "lost in it", "limit km/h", "lap km/h"):
+            table.add_column(column, justify="right")
+        for s in shown:
+            table.add_row(
+                f"{s.metres:.0f} m",
+                f"{s.limit_s:.2f} s",
+                f"{s.gap_s:+.2f} s",
+                f"{s.gained_s:+.2f} s",
+                f"{s.limit_speed * 3.6:.0f}",
+                f"{s.lap_speed * 3.6:.0f}",
+            )
+        console.print(table)
+
+
 demos_app = typer.Typer(
     help="Demonstration datasets (Minari format): record expert episodes or input scripts, export RL best races, "
     "write a lap as an input script, inspect.",

@@ -56,6 +56,21 @@ def test_limit_replays_exactly_in_the_simulator(builtin_lines) -> None:
     assert lap.finished and lap.race_time_ms == line.lap_ms == limit_lap(track)
 
 
+def test_held_actions_only_drives_as_an_agent_must(builtin_lines) -> None:
+    """Without the tracker's per-tick inputs every 50 ms step holds one key combination; the lap still finishes
+    and, on ``sprint``, stays within 5% of the limit."""
+    track, line = builtin_lines["sprint"]
+    env = EnvConfig()
+    driver = line_driver(track, env.physics, line, cfg=RacingLineConfig(held_actions_only=True, horizon_s=3.0))
+    lap = drive_lap(RaceSim(env, [track]), driver)
+    steps = lap.keys.reshape(-1, env.physics.ticks_per_step, 4)
+    assert (steps == steps[:, :1]).all()
+    shipped = drive_lap(RaceSim(env, [track]), line_driver(track, env.physics, line)).keys
+    shipped = shipped.reshape(-1, env.physics.ticks_per_step, 4)
+    assert not (shipped == shipped[:, :1]).all()  # the default driver does change keys between ticks
+    assert lap.finished and lap.race_time_ms <= 1.05 * line.lap_ms
+
+
 def test_hairpin_line_uses_the_road_width() -> None:
     """On a U-turn the line swings out before the turn and clips the inside: it bends less than the centre line."""
     track = Track(name="u-turn", points=u_turn_line(radius=16.0, leg_m=60.0), half_width=8.0)

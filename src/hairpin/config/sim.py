@@ -241,6 +241,9 @@ class RacingLineConfig(ConfigModel):
 
     horizon_s: float = Field(2.0, gt=0, le=10)
     """How far the driver's search plays out each candidate start (long enough to brake from top speed)."""
+    held_actions_only: bool = False
+    """Drive as an agent must: one of the 12 actions held for each whole 50 ms step. False: the search may also
+    start with the tracker's own inputs, which can change keys between the step's 10 ms ticks."""
 
     @field_validator("margins_m", "length_weights")
     @classmethod

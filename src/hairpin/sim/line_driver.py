@@ -1,11 +1,12 @@
 """The racing-line driver: the expert's line tracking, improved by a look-ahead search over the 12 actions.
 
-Each 50 ms step, the driver tries every one of the 12 actions held for the step, and the tracker's own per-tick
-inputs, each followed by the tracker for ``horizon_s``, all on copies of the car in the simulator's own physics;
-it keeps the start that is furthest along the line at the horizon (or finishes first). The tracker alone is one
-of the candidates, so the search never drives worse than it over the horizon. What the search finds that the
-tracker cannot (a later brake, a throttle held through a slide) is what a learner could find too, which is why
-the driver's lap, not the line's planned time, is the map's limit.
+Each 50 ms step, the driver tries every one of the 12 actions held for the step, and (unless
+``held_actions_only``) the tracker's own per-tick inputs, each followed by the tracker for ``horizon_s``, all on
+copies of the car in the simulator's own physics; it keeps the start that is furthest along the line at the
+horizon (or finishes first). With the tracker among the candidates, the search never drives worse than it over
+the horizon; without it, every step holds one action, as an agent's does. What the search finds that the tracker
+cannot (a later brake, a throttle held through a slide) is what a learner could find too, which is why the
+driver's lap, not the line's planned time, is the map's limit.
 """
 
 from __future__ import annotations
@@ -69,15 +70,17 @@ def _search(
     profile: np.ndarray,
     line_offset: np.ndarray,
     gains: TrackingGains,
+    with_tracker: bool,
     out: np.ndarray,
 ) -> None:
-    """Write into ``out`` (n_ticks, 4) the best start among the held actions and the tracker's own inputs."""
+    """Write into ``out`` (n_ticks, 4) the best start among the held actions and, ``with_tracker``, the tracker's own
+    inputs."""
     n = centre.shape[0]
     n_actions = action_keys.shape[0]
     best_score = -1e300
     best = -1
     tracked = np.zeros((n_ticks, 4), np.int8)
-    for c in range(n_actions + 1):
+    for c in range(n_actions + 1 if with_tracker else n_actions):
         car = row.copy()
         for t in range(n_ticks):
             if c == n_actions:
@@ -107,10 +110,13 @@ class LineDriver:
         line: tuple[np.ndarray, np.ndarray],
         cfg: ExpertConfig | None = None,
         horizon_s: float = 2.0,
+        held_actions_only: bool = False,
     ) -> None:
-        """``line``: (speed, offset) per reference-line point; ``horizon_s``: how far each candidate is played out."""
+        """``line``: (speed, offset) per reference-line point; ``horizon_s``: how far each candidate is played out;
+        ``held_actions_only``: leave out the tracker's per-tick inputs, so every step holds one of the 12 actions."""
         self.tracker = Expert(track, physics, cfg, line=line)
         self.horizon_ticks = max(round(horizon_s / physics.tick_s), 1)
+        self.with_tracker = not held_actions_only
         self._keys = np.ascontiguousarray(ACTION_KEYS)
 
     @property
@@ -140,6 +146,7 @@ class LineDriver:
             tracker.style.profile,
             tracker.style.line_offset,
             TrackingGains(tracker.style.lookahead_s, cfg.lookahead_min_m, cfg.speed_margin, cfg.yaw_rate_band),
+            self.with_tracker,
             keys,
         )
         if rng is not None and cfg.noise > 0:

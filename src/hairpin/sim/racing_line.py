@@ -278,8 +278,15 @@ def line_driver(
     cfg: RacingLineConfig | None = None,
 ) -> LineDriver:
     """The driver of ``line``: the expert's tracker on the line's offset and speed, with a look-ahead search."""
-    horizon = (cfg or RacingLineConfig()).horizon_s
-    return LineDriver(track, physics, (line.speed, line.offset), expert, horizon_s=horizon)
+    cfg = cfg or RacingLineConfig()
+    return LineDriver(
+        track,
+        physics,
+        (line.speed, line.offset),
+        expert,
+        horizon_s=cfg.horizon_s,
+        held_actions_only=cfg.held_actions_only,
+    )
 
 
 def _drive(track: Track, env: EnvConfig, line: RacingLine, expert: ExpertConfig, cfg: RacingLineConfig) -> LapResult:
