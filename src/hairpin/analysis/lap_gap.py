@@ -31,10 +31,15 @@ class LapTrace:
     finished: bool
     race_time_ms: int
 
+    def _arrivals(self, metres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The furthest point reached by each step, and the first step that reached each of ``metres`` (the number
+        of steps where none did)."""
+        reached = np.maximum.accumulate(self.metres)
+        return reached, np.searchsorted(reached, metres, side="left")
+
     def time_at(self, metres: np.ndarray) -> np.ndarray:
         """The race time at which the car first reached each of ``metres`` (NaN where it never did)."""
-        reached = np.maximum.accumulate(self.metres)
-        index = np.searchsorted(reached, metres, side="left")
+        reached, index = self._arrivals(metres)
         inside = index < reached.size
         index = np.minimum(index, reached.size - 1)
         before = np.maximum(index - 1, 0)
@@ -45,8 +50,7 @@ class LapTrace:
 
     def speed_at(self, metres: np.ndarray) -> np.ndarray:
         """The speed at the step that first reached each of ``metres`` (NaN where it never did)."""
-        reached = np.maximum.accumulate(self.metres)
-        index = np.searchsorted(reached, metres, side="left")
+        reached, index = self._arrivals(metres)
         return np.where(index < reached.size, self.speed[np.minimum(index, reached.size - 1)], np.nan)
 
 
