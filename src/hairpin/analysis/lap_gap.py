@@ -183,7 +183,7 @@ def best_lap_gaps(runs: list[Path], every_m: float, map_name: str | None = None)
         for race in races:
             if map_name is not None and race.map.name != map_name:
                 continue
-            key = f"{race.map.source.load}:{race.map.name}"
+            key = f"{race.map.source.load}:{race.map.name}:{env.model_dump_json()}"  # runs may differ in physics
             if key not in limits:
                 limits[key] = trace_limit(env, race.map.track)
             lap = trace_ticks(env, race.map.track, race.tick_actions)
