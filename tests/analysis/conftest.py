@@ -25,16 +25,26 @@ def iso(wall: float) -> str:
 
 
 def races(
-    kind: str, map_: str, results: Iterable[tuple[int, float, bool, float]], prefix: str = "Race/", fill: str = "blind"
+    kind: str,
+    map_: str,
+    results: Iterable[tuple[int, float, bool, float]],
+    prefix: str = "Race/",
+    fill: str = "blind",
+    progress: Iterable[float] | None = None,
 ) -> list[Value]:
-    """The tags of races ``(step, race time s, finished, wall)`` as hairpin's race_scalars writes them."""
+    """The tags of races ``(step, race time s, finished, wall)`` as hairpin's race_scalars writes them; with
+    ``progress``, each race's share of the lap too (one per race)."""
     values = []
-    for step, time_s, finished, wall in results:
+    results = list(results)
+    shares = list(progress) if progress is not None else [None] * len(results)
+    for (step, time_s, finished, wall), share in zip(results, shares, strict=True):
         suffix = f"{fill}_{map_}" if fill else map_
         values.append((f"{prefix}{kind}_race_time_{suffix}", time_s, step, wall))
         values.append((f"{prefix}{kind}_race_finished_{suffix}", float(finished), step, wall))
         if finished:
             values.append((f"{prefix}{kind}_race_time_finished_{suffix}", time_s, step, wall))
+        if share is not None:
+            values.append((f"{prefix}{kind}_race_progress_{suffix}", share, step, wall))
     return values
 
 

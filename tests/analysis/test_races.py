@@ -1,4 +1,5 @@
-"""Race tags of hairpin, Linesight and rulka; first finish, best/mean/median, cumulative and windowed finish rate."""
+"""Race tags of hairpin, Linesight and rulka; first finish, best/mean/median, cumulative and windowed finish rate,
+the furthest share of the lap."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def test_race_tags_of_every_writer() -> None:
     )
     assert race_key("eval_race_finished_trained_map5") == (RaceKey("eval", "map5", "trained"), "finished")
     assert race_key("explo_race_time_map5") == (RaceKey("explo", "map5", ""), "time")  # older Linesight
+    assert race_key("Race/eval_race_progress_trained_sprint") == (RaceKey("eval", "sprint", "trained"), "progress")
     assert race_key("eval_race_time_robust_trained_map5") is None  # rulka's robust time is not a race
     assert race_key("Training/loss") is None and race_key("race_time_ratio_map5") is None
 
@@ -54,3 +56,20 @@ def test_best_lap_against_the_limit_the_run_logged(logs: Logs) -> None:
     assert map_limit_s(run, "m") == 25.0 and map_limit_s(run, "other") is None
     assert race_stats(series, 10.0, 5.0, limit_s=25.0).best_to_limit == pytest.approx(27.0 / 25.0)
     assert race_stats(series, 10.0, 5.0).best_to_limit is None
+
+
+def test_the_furthest_share_of_the_lap_up_to_the_checkpoint(logs: Logs) -> None:
+    results = [(1000 * m, t, f, T0 + 60 * m) for m, t, f in zip(range(1, 11), TIMES, FINISHED, strict=True)]
+    shares = [0.1, 0.4, 0.25, 0.6, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0]
+    logs.write("run", [*races("eval", "m", results, progress=shares)])
+    logs.write("old", [*races("eval", "m", results)])  # a run from before progress was logged
+    catalog = RunCatalog(logs.tensorboard, logs.runs)
+    run, old = (load_run(source, 30.0) for source in catalog.resolve(["run", "old"]))
+    series = race_series(run, RaceKey("eval", "m", "blind"), "frames")
+    assert series is not None
+    assert race_stats(series, 3_000, 1_000).best_progress == pytest.approx(0.4)
+    assert race_stats(series, 4_500, 1_000).best_progress == pytest.approx(0.6)
+    assert race_stats(series, 10_000, 1_000).best_progress == 1.0
+    assert race_stats(series, 500, 1_000).best_progress is None  # no race yet
+    old_series = race_series(old, RaceKey("eval", "m", "blind"), "frames")
+    assert old_series is not None and race_stats(old_series, 10_000, 1_000).best_progress is None

@@ -51,3 +51,33 @@ def test_trained_or_blind_is_named_by_the_map_not_the_entry() -> None:
     assert race_kind(EVAL, trained) == ("eval", "trained")  # greedy races on a map the agent learns from
     assert race_kind(other, trained) == ("eval", "blind")
     assert "Race/eval_race_time_trained_a" in race_scalars(EVAL, 30_000, True, 0.0, trained=trained)
+
+
+def test_a_race_logs_the_share_of_the_lap_it_covered() -> None:
+    dnf = race_scalars(EVAL, 45_000, finished=False, mean_q=0.0, progress=0.375)
+    assert dnf["Race/eval_race_progress_blind_a"] == 0.375
+    assert race_scalars(EVAL, 30_000, finished=True, mean_q=0.0, progress=0.99)["Race/eval_race_progress_blind_a"] == 1
+    assert not any("progress" in tag for tag in race_scalars(EVAL, 30_000, finished=False, mean_q=0.0))
+
+
+def test_race_progress_is_where_the_car_stopped_along_the_line_from_its_start() -> None:
+    import numpy as np
+
+    from hairpin.config.sim import EnvConfig
+    from hairpin.rl.collector import race_progress
+    from hairpin.sim.maps import load_map
+    from hairpin.sim.race import RaceSim, StartPlace
+
+    track = load_map("sprint")
+    sim = RaceSim(EnvConfig(image_size=32), [track], n_cars=2)
+    rng = np.random.default_rng(0)
+    sim.reset_cars([0, 1], rng, [None, StartPlace(track.finish_s_m / 2, 0.0, 0.0)])
+    assert race_progress(sim, 0, 0.0, finished=False) == pytest.approx(0.0, abs=0.01)
+    for _ in range(40):
+        sim.step(np.zeros(2, np.int64))  # accelerate straight on
+    covered = [float(sim.info(car)["meters_advanced"]) for car in (0, 1)]
+    assert covered[0] > 20.0
+    assert race_progress(sim, 0, 0.0, finished=False) == pytest.approx(covered[0] / track.finish_s_m)
+    half = track.finish_s_m / 2
+    assert race_progress(sim, 1, half, finished=False) == pytest.approx((covered[1] - half) / half)
+    assert race_progress(sim, 0, 0.0, finished=True) == 1.0

@@ -33,10 +33,12 @@ def write_run(
     batches: int = 3000,
     loss: float = 1.0,
     pause_after: int | None = None,
+    progress: list[float] | None = None,
 ) -> None:
     """Run ``<variant>-s<seed>`` of ``batches`` gradient batches: the batch counter and the loss every 100 batches,
-    sprint's limit (20 s), and an eval race on sprint at each ``(batch, lap)`` up to ``batches``. With
-    ``pause_after``, the run was stopped after that batch and resumed ``PAUSE_S`` later (two run.json sessions).
+    sprint's limit (20 s), and an eval race on sprint at each ``(batch, lap)`` up to ``batches`` (with
+    ``progress``, the share of the lap of each). With ``pause_after``, the run was stopped after that batch and
+    resumed ``PAUSE_S`` later (two run.json sessions).
     TensorBoard stores float32: compare values with pytest.approx."""
     name = f"{variant}-s{seed}"
 
@@ -47,12 +49,11 @@ def write_run(
     for batch in range(0, batches + 1, 100):
         values.append(("cumul_number_batches_done", float(batch), batch * FRAMES_PER_BATCH, wall(batch)))
         values.append(("Training/loss", loss + (batches - batch) / 1000, batch * FRAMES_PER_BATCH, wall(batch)))
+    kept = [i for i, (b, _) in enumerate(laps) if b <= batches]
     finished = [
-        (b * FRAMES_PER_BATCH, 60.0 if lap is None else lap, lap is not None, wall(b))
-        for b, lap in laps
-        if b <= batches
+        (laps[i][0] * FRAMES_PER_BATCH, laps[i][1] or 60.0, laps[i][1] is not None, wall(laps[i][0])) for i in kept
     ]
-    values += races("eval", "sprint", finished)
+    values += races("eval", "sprint", finished, progress=None if progress is None else [progress[i] for i in kept])
     logs.write(name, sorted(values, key=lambda value: value[2]))
     if pause_after is None:
         sessions: list[tuple[float, float | None]] = [(T0, wall(batches))]
@@ -195,6 +196,27 @@ def test_a_first_finish_never_made_counts_as_the_checkpoint_a_lower_bound(logs: 
     c = side(with_c, "C")["per_seed"]
     assert (c[0]["value"], c[0]["missing"], c[0]["censored"]) == (None, "never finished", False), "stopped short"
     assert [s["censored"] for s in c[1:]] == [True, True]
+
+
+def test_runs_that_never_finish_are_compared_by_how_far_they_drive(logs: Logs) -> None:
+    laps: list[tuple[int, Lap]] = [(1000, None), (2000, None), (2900, None)]
+    for seed in range(3):
+        write_run(logs, "A", seed, laps, progress=[0.3, 0.5 + 0.05 * seed, 0.4])
+        write_run(logs, "B", seed, laps, progress=[0.1, 0.2 + 0.05 * seed, 0.15])
+        write_run(logs, "C", seed, laps)  # a run from before progress was logged
+    study = spec(
+        [question("Further?", metric="best_progress"), question("Than C?", "best_progress", ("A", "C"))],
+        variants=("A", "B", "C"),
+    )
+    text, results = report(logs, study)
+    with_b, with_c = results["questions"]
+    assert with_b["lower_is_better"] is False
+    assert [s["value"] for s in side(with_b, "A")["per_seed"]] == pytest.approx([0.5, 0.55, 0.6])
+    assert with_b["comparisons"][0]["a_minus_b"] == pytest.approx(0.3)
+    assert with_b["verdict"] == "A better"
+    assert "A − B = +30.0 pp [" in text
+    assert [s["missing"] for s in side(with_c, "C")["per_seed"]] == ["not logged"] * 3
+    assert with_c["verdict"] == "not compared"
 
 
 def test_the_checkpoint_is_the_end_the_common_window_or_a_number(logs: Logs) -> None:

@@ -2,7 +2,8 @@
 
 Tags (DESIGN §6; Linesight writes them without ``Race/``, its older versions without trained/blind):
 ``Race/{eval|explo}_race_time_{trained|blind}_{map}`` (s, the real elapsed time, DNF included),
-``…_race_finished_…`` (1 finished, 0 DNF) and ``…_race_time_finished_…`` (s, finished races only).
+``…_race_finished_…`` (1 finished, 0 DNF), ``…_race_time_finished_…`` (s, finished races only) and
+``…_race_progress_…`` (the share of the lap covered, 1 for a finish; hairpin only).
 Eval and exploration races are different keys and never mixed.
 """
 
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 _RACE_TAG = re.compile(
-    r"^(?:Race/)?(?P<kind>eval|explo)_race_(?P<what>time_finished|time|finished)_(?!robust_)"
+    r"^(?:Race/)?(?P<kind>eval|explo)_race_(?P<what>time_finished|time|finished|progress)_(?!robust_)"
     r"(?:(?P<fill>trained|blind)_)?(?P<map>.+)$"
 )
 
@@ -53,7 +54,8 @@ class RaceKey:
 
 
 def race_key(tag: str) -> tuple[RaceKey, str] | None:
-    """(key, ``time`` | ``finished`` | ``time_finished``) of a race tag, or None for any other tag."""
+    """(key, ``time`` | ``finished`` | ``time_finished`` | ``progress``) of a race tag, or None for any other
+    tag."""
     match = _RACE_TAG.match(tag)
     if match is None:
         return None
@@ -84,6 +86,8 @@ class RaceSeries:
     finished: np.ndarray | None  # (R,) bool; None when the run has no _race_finished_ tag
     finish_x: np.ndarray  # (F,) axis position of each finished race, sorted
     finish_time: np.ndarray  # (F,) race time in s
+    progress_x: np.ndarray | None = None  # (P,) axis position of each race with a progress, sorted
+    progress: np.ndarray | None = None  # (P,) share of the lap covered; None when the run logs no progress
 
 
 def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
@@ -110,7 +114,13 @@ def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
     else:
         finish_x, finish_time = np.zeros(0), np.zeros(0)
     order = np.argsort(finish_x, kind="stable")
-    return RaceSeries(x, finished, finish_x[order], finish_time[order])
+    progress_x = progress = None
+    if "progress" in tags:
+        shares = run.series[tags["progress"]]
+        progress_x = run.positions(shares, axis)
+        by_x = np.argsort(progress_x, kind="stable")
+        progress_x, progress = progress_x[by_x], shares.value[by_x]
+    return RaceSeries(x, finished, finish_x[order], finish_time[order], progress_x, progress)
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,8 @@ class RaceStats:
     """Axis position of the first finished race (in the axis's unit), if it came before the checkpoint."""
     best_to_limit: float | None = None
     """The best time as a multiple of the map's limit (None without a limit)."""
+    best_progress: float | None = None
+    """The largest share of the lap any race covered (1 once one finished; None when no progress is logged)."""
 
 
 def race_stats(series: RaceSeries, at: float, window: float, limit_s: float | None = None) -> RaceStats:
@@ -142,6 +154,10 @@ def race_stats(series: RaceSeries, at: float, window: float, limit_s: float | No
     window_rate = float(flags[since:upto].mean()) if flags is not None and upto > since else None
     first = float(series.finish_x[0]) if series.finish_x.size and series.finish_x[0] <= at else None
     best = float(times.min()) if times.size else None
+    best_progress = None
+    if series.progress is not None and series.progress_x is not None:
+        shares = series.progress[: int(np.searchsorted(series.progress_x, at, side="right"))]
+        best_progress = float(shares.max()) if shares.size else None
     return RaceStats(
         races=upto,
         finished=int(flags[:upto].sum()) if flags is not None else int(times.size),
@@ -153,4 +169,5 @@ def race_stats(series: RaceSeries, at: float, window: float, limit_s: float | No
         window_finish_rate=window_rate,
         first_finish=first,
         best_to_limit=best / limit_s if best is not None and limit_s else None,
+        best_progress=best_progress,
     )

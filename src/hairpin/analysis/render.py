@@ -30,13 +30,14 @@ _RACE_COLUMNS = {
     "mean_s": "mean (s)",
     "median_s": "median (s)",
     "finish_rate": "finish %",
+    "best_progress": "furthest %",
 }
 
 
 def _number(value: float | None, statistic: str, axis: str) -> str:
     if value is None or not math.isfinite(value):
         return "—"
-    if statistic in ("finish_rate", "window_finish_rate"):
+    if statistic in ("finish_rate", "window_finish_rate", "best_progress"):
         return f"{100 * value:.0f}%"
     if statistic == "finished":
         return f"{value:.1f}" if value != int(value) else f"{value:.0f}"

@@ -28,6 +28,7 @@ _RACE_FIELDS = {
     "finish_rate": ("finish_rate", "races"),
     "window_finish_rate": ("window_finish_rate", "window_races"),
     "first_finish": ("first_finish", "races"),
+    "best_progress": ("best_progress", "races"),
 }
 """Race statistic → (the RaceStats field of its value, the RaceStats field of its n)."""
 RACE_STATISTICS = tuple(_RACE_FIELDS)

@@ -37,7 +37,7 @@ from hairpin.sim.race import RaceSim, float_layout
 if TYPE_CHECKING:
     from hairpin.game.race import GameRace
 
-__all__ = ["WAIT_POLL_S", "CollectorPort", "collect", "make_network"]
+__all__ = ["WAIT_POLL_S", "CollectorPort", "collect", "make_network", "race_progress"]
 
 log = logging.getLogger("hairpin.collector")
 
@@ -88,6 +88,16 @@ class _Races:
     def start(self, car: int, image: np.ndarray, floats: np.ndarray) -> None:
         self.frames[car], self.floats[car] = [image.copy()], [floats.copy()]
         self.actions[car], self.rewards[car], self.q[car], self.greedy[car] = [], [], [], []
+
+
+def race_progress(sim: RaceSim | GameRace, car: int, start_m: float, finished: bool) -> float:
+    """The share of the line from the race's start to the finish that ``car`` covered: 1.0 for a finish, in
+    [0, 1) for a race cut off on the way (where it ended along the line)."""
+    if finished:
+        return 1.0
+    finish_m = sim.pack.tracks[int(sim.track_id[car])].finish_s_m
+    reached = float(sim.info(car)["meters_advanced"])
+    return float(np.clip((reached - start_m) / max(finish_m - start_m, 1e-6), 0.0, 1.0))
 
 
 def _open_cars(
@@ -179,6 +189,7 @@ def collect(index: int, incarnation: int, cfg: RLConfig, port: CollectorPort, se
                 incarnation=incarnation,
                 sequence=sent,
                 ended_unix=time.time(),
+                progress=race_progress(sim, int(car), float(start_m[car]), bool(result.terminated[car])),
             )
             if not port.send(record):
                 return

@@ -22,10 +22,12 @@ def race_scalars(
     mean_q: float,
     limit_ms: int | None = None,
     trained: frozenset[str] | None = None,
+    progress: float | None = None,
 ) -> dict[str, float]:
     """The per-race scalars. A DNF logs 0 in ``_race_finished_`` and its real elapsed time in ``_race_time_``;
     a finished race on a map with a limit also logs its time over the limit (``Race/{kind}_limit_ratio_…``).
-    ``trained``: the map cycle's ``trained_maps``, which name a race trained or blind."""
+    ``trained``: the map cycle's ``trained_maps``, which name a race trained or blind. ``progress``: the share
+    of the lap the race covered (1.0 for a finish), logged as ``_race_progress_`` when given."""
     kind, fill = race_kind(entry, trained)
     suffix = f"{fill}_{entry.short_name}"
     scalars = {
@@ -33,6 +35,8 @@ def race_scalars(
         f"Race/{kind}_race_finished_{suffix}": float(finished),
         f"RL/avg_Q_{suffix}": mean_q,
     }
+    if progress is not None:
+        scalars[f"Race/{kind}_race_progress_{suffix}"] = 1.0 if finished else progress
     if finished:
         scalars[f"Race/{kind}_race_time_finished_{suffix}"] = race_time_ms / 1000.0
         if limit_ms:

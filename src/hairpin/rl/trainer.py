@@ -411,7 +411,9 @@ class Trainer:
         if record.start_m > 0:
             return  # a race started along the map (``rl/random_starts.py``): its time is not a lap
         limit = self.limits_ms.get(entry.short_name)
-        scalars = race_scalars(entry, record.race_time_ms, finished, record.mean_q, limit, self._trained_maps)
+        scalars = race_scalars(
+            entry, record.race_time_ms, finished, record.mean_q, limit, self._trained_maps, record.progress
+        )
         self.writer.add_scalars(scalars, self.frames)
         news = self.status.race_log.add(entry, record.race_time_ms, finished)
         if news.map_best:

@@ -337,6 +337,8 @@ def _race_value(
         return value, None
     if by_statistic["finish_rate"].n == 0 or statistic == "window_finish_rate":
         return None, NO_RACE
+    if statistic == "best_progress":
+        return None, NOT_LOGGED  # races, but no progress tag (a run from before it was logged, or another tool)
     if not by_statistic["finished"].value:
         return None, NEVER_FINISHED
     return None, NO_LIMIT if statistic == "best_to_limit" else NOT_LOGGED

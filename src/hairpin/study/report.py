@@ -56,6 +56,7 @@ _STATISTIC = {
     "first_finish": "first finished race",
     "finish_rate": "finish rate (every race so far)",
     "window_finish_rate": "finish rate (last fifth of the way)",
+    "best_progress": "furthest share of the lap covered (100% = finished)",
 }
 _FIGURES = {
     "best_s": ("best_time", "race_times"),
@@ -65,6 +66,7 @@ _FIGURES = {
     "first_finish": ("race_times",),
     "finish_rate": ("finish_rate",),
     "window_finish_rate": ("finish_rate",),
+    "best_progress": ("finish_rate",),
 }
 """The race figures that show a statistic (the race times show every DNF too); a scalar has its one figure."""
 
@@ -126,7 +128,7 @@ def _value(value: float | None, statistic: str, axis: str, sign: bool = False) -
         return f"{value:{plus}.2f} s"
     if statistic == "best_to_limit":
         return f"{value:{plus}.3f}× limit"
-    if statistic in ("finish_rate", "window_finish_rate"):
+    if statistic in ("finish_rate", "window_finish_rate", "best_progress"):
         return f"{100 * value:{plus}.1f}" + (" pp" if sign else "%")
     if statistic == "first_finish":
         return _on_axis(value, axis, sign)

@@ -63,6 +63,7 @@ METRICS = {
     "median_s": True,
     "best_to_limit": True,
     "first_finish": True,
+    "best_progress": False,
     "finish_rate": False,
     "window_finish_rate": False,
     "loss": True,
