@@ -360,11 +360,16 @@ def _results(
 
 
 def _source(study: StudySpec) -> Path | None:
-    """The study file, None for a spec built in memory."""
+    """The study file (relative to the working directory when it lies below it, as the command names it), None
+    for a spec built in memory."""
     try:
-        return study.source
+        source = study.source
     except StudyError:
         return None
+    try:
+        return source.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return source
 
 
 def _cell(text: str) -> str:
