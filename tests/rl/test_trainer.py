@@ -293,6 +293,21 @@ def test_a_batch_size_schedule_changes_the_batches_and_counts_what_was_trained(t
     assert all(value == 16 for step, value in logged if step < 1500) and logged[-1][1] == 48
 
 
+def test_a_frame_budget_is_trained_in_full_before_the_run_stops(tmp_path: Path) -> None:
+    # replay ratio 32: the learner owes far more batches than it can keep up with, so it is behind when the
+    # collectors reach the budget; the run stops only once those frames are trained on
+    cfg = tiny_config(
+        tmp_path, **{"memory.number_times_single_memory_is_used_before_discard": 32, "training.max_frames": 1500}
+    )
+    trainer = Trainer(cfg)
+    status = trainer.run()
+    assert status.stop_reason == "max_frames 1500 reached"
+    ratio = trainer.ratio
+    assert ratio.added > cfg.memory.memory_min_size and not ratio.learner_may_train()
+    assert ratio.budget <= ratio.trained < ratio.budget + cfg.iqn.batch_size  # nothing owed, nothing more
+    assert status.batches * cfg.iqn.batch_size == ratio.trained
+
+
 def test_ray_collectors_without_a_cluster_fail_in_one_line_and_release_the_run(tmp_path: Path) -> None:
     """With the ray package absent or no cluster at the address, the run stops before training with one error
     naming the setting, and the run is free for the next start."""

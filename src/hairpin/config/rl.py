@@ -237,7 +237,8 @@ class TrainingConfig(ConfigModel):
     """When a run stops, and how often it saves."""
 
     max_frames: int | None = Field(None, ge=1)
-    """Stop after this many frames (steps of all cars) were played."""
+    """Stop after this many frames (steps of all cars) were played and trained on: the collectors wait while the
+    learner finishes the batches those frames allow at the replay ratio."""
     max_batches: int | None = Field(None, ge=1)
     """Stop after this many gradient batches."""
     max_minutes: float | None = Field(None, gt=0)

@@ -331,7 +331,7 @@ class Trainer:
                     self._train_one(values.gamma)
                 busy_s += time.monotonic() - t0
                 behind = self.ratio.collectors_must_wait(self._backpressure_slack())
-                pool.set_may_run(not behind)
+                pool.set_may_run(not behind and not self._frame_budget_played())
                 now = time.monotonic()
                 if self.batches > batches_before or now - clocks["publish"] >= PUBLISH_EVERY_S:
                     self._publish(pool)
@@ -530,9 +530,14 @@ class Trainer:
         self.writer.add_scalar(f"Events/{kind}", 1.0, self.frames)
         self.status.events.append(f"{kind}: {message}")
 
+    def _frame_budget_played(self) -> bool:
+        """``training.max_frames`` are played: the collectors wait while the learner trains what those frames are
+        owed at the replay ratio, so a frame budget buys the same batches however far behind the learner was."""
+        return self.cfg.training.max_frames is not None and self.frames >= self.cfg.training.max_frames
+
     def _stop_reason(self, session_s: float) -> str | None:
         t = self.cfg.training
-        if t.max_frames is not None and self.frames >= t.max_frames:
+        if self._frame_budget_played() and not self.ratio.learner_may_train():
             return f"max_frames {t.max_frames} reached"
         if t.max_batches is not None and self.batches >= t.max_batches:
             return f"max_batches {t.max_batches} reached"
