@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_MAPS = Path(__file__).resolve().parents[1].parent / "shared" / "maps"
+
+
+def ctrl_c_restored() -> None:
+    """``preexec_fn`` of a child a test stops with SIGINT: Ctrl-C back to its default. A shell that starts pytest
+    in the background ignores SIGINT, children inherit that, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def straight_line(length_m: float = 300.0) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import ctrl_c_restored
 
 from hairpin.config.sim import EnvConfig
 from hairpin.game import (
@@ -387,6 +388,7 @@ def test_sim_serve_prints_its_port_and_serves() -> None:
         stdout=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=ctrl_c_restored,
     )
     try:
         assert proc.stdout is not None
@@ -397,6 +399,8 @@ def test_sim_serve_prints_its_port_and_serves() -> None:
         client.connect(retry_for_s=10.0)
         assert client.read_event() == OnConnect()
         client.close()
-    finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()  # whatever failed, no server is left behind
+        proc.wait()

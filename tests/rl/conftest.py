@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import ctrl_c_restored
 
 from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
@@ -29,7 +30,9 @@ def start_trainer(cfg: RLConfig, path: Path, *, stderr: int | None = None) -> su
     """Write ``cfg`` to ``path`` and train it in a process of its own, which prints a status line a second."""
     path.write_text(dump_config(cfg))
     command = [sys.executable, "-c", _TRAINER_SCRIPT, str(path)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=stderr, text=True, preexec_fn=ctrl_c_restored
+    )  # the tests stop it with Ctrl-C
 
 
 def race_record(

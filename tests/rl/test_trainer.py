@@ -160,7 +160,10 @@ def test_ctrl_c_saves_a_checkpoint_and_closes_the_session(tmp_path: Path) -> Non
         if line.startswith("status") and int(line.split()[1]) > 0:
             break
     child.send_signal(signal.SIGINT)
-    child.communicate()
+    try:
+        child.communicate(timeout=120)
+    finally:
+        child.kill()  # a no-op once it has exited; never left running
     assert child.returncode == 0
     run_dir = Path(cfg.paths.runs) / "tiny"
     counters = load_checkpoint(run_dir, online=make_network(cfg), target=make_network(cfg), optimizer=None)
