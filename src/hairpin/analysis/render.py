@@ -18,7 +18,7 @@ from typing import Any
 from hairpin.analysis.analyze import Analysis
 from hairpin.analysis.axes import AXES, UNIT
 from hairpin.analysis.errors import AnalysisError
-from hairpin.analysis.tables import RACE_STATISTICS, Cell, Subject
+from hairpin.analysis.tables import RACE_STATISTICS, SHARE_STATISTICS, Cell, Subject
 
 __all__ = ["FORMATS", "check_format", "render"]
 
@@ -37,7 +37,7 @@ _RACE_COLUMNS = {
 def _number(value: float | None, statistic: str, axis: str) -> str:
     if value is None or not math.isfinite(value):
         return "—"
-    if statistic in ("finish_rate", "window_finish_rate", "best_progress"):
+    if statistic in SHARE_STATISTICS:
         return f"{100 * value:.0f}%"
     if statistic == "finished":
         return f"{value:.1f}" if value != int(value) else f"{value:.0f}"

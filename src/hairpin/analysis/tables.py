@@ -17,7 +17,16 @@ from hairpin.analysis.races import RaceKey, RaceSeries, RaceStats, map_limit_s, 
 from hairpin.analysis.run import Run
 from hairpin.analysis.stats import Estimate, estimate, intervals_overlap
 
-__all__ = ["RACE_STATISTICS", "Cell", "Subject", "duration_cells", "overlap_notes", "race_cells", "scalar_cells"]
+__all__ = [
+    "RACE_STATISTICS",
+    "SHARE_STATISTICS",
+    "Cell",
+    "Subject",
+    "duration_cells",
+    "overlap_notes",
+    "race_cells",
+    "scalar_cells",
+]
 
 _RACE_FIELDS = {
     "finished": ("finished", "races"),
@@ -33,6 +42,8 @@ _RACE_FIELDS = {
 """Race statistic → (the RaceStats field of its value, the RaceStats field of its n)."""
 RACE_STATISTICS = tuple(_RACE_FIELDS)
 """Race statistics, in table order."""
+SHARE_STATISTICS = ("finish_rate", "window_finish_rate", "best_progress")
+"""Race statistics that are shares (0 to 1), shown as percentages."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from hairpin.analysis.analyze import AnalysisOptions, compare
 from hairpin.analysis.errors import AnalysisError
 from hairpin.analysis.plots import write_plots
 from hairpin.analysis.stats import LEVEL, MIN_VALUES_TO_COMPARE, RESAMPLES, intervals_overlap
+from hairpin.analysis.tables import SHARE_STATISTICS
 from hairpin.atomic import atomic_write_text
 from hairpin.study.answers import (
     GAPS,
@@ -128,7 +129,7 @@ def _value(value: float | None, statistic: str, axis: str, sign: bool = False) -
         return f"{value:{plus}.2f} s"
     if statistic == "best_to_limit":
         return f"{value:{plus}.3f}× limit"
-    if statistic in ("finish_rate", "window_finish_rate", "best_progress"):
+    if statistic in SHARE_STATISTICS:
         return f"{100 * value:{plus}.1f}" + (" pp" if sign else "%")
     if statistic == "first_finish":
         return _on_axis(value, axis, sign)
