@@ -90,6 +90,14 @@ class RaceSeries:
     progress: np.ndarray | None = None  # (P,) share of the lap covered; None when the run logs no progress
 
 
+def _sorted_on_axis(run: Run, tag: str, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """(positions on ``axis``, values) of ``tag`` in ``run``, in axis order (ties in logging order)."""
+    series = run.series[tag]
+    x = run.positions(series, axis)
+    order = np.argsort(x, kind="stable")
+    return x[order], series.value[order]
+
+
 def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
     """The races of ``key`` in ``run`` on ``axis``, or None when the run has none."""
     tags = race_keys(run.series).get(key, {})
@@ -97,10 +105,8 @@ def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
         return None
     finished = None
     if "finished" in tags:
-        flags = run.series[tags["finished"]]
-        x = run.positions(flags, axis)
-        order = np.argsort(x, kind="stable")
-        x, finished = x[order], flags.value[order] > 0.5
+        x, flags = _sorted_on_axis(run, tags["finished"], axis)
+        finished = flags > 0.5
     else:
         times = run.series[tags["time"]]
         x = np.sort(run.positions(times, axis), kind="stable")
@@ -114,12 +120,7 @@ def race_series(run: Run, key: RaceKey, axis: str) -> RaceSeries | None:
     else:
         finish_x, finish_time = np.zeros(0), np.zeros(0)
     order = np.argsort(finish_x, kind="stable")
-    progress_x = progress = None
-    if "progress" in tags:
-        shares = run.series[tags["progress"]]
-        progress_x = run.positions(shares, axis)
-        by_x = np.argsort(progress_x, kind="stable")
-        progress_x, progress = progress_x[by_x], shares.value[by_x]
+    progress_x, progress = _sorted_on_axis(run, tags["progress"], axis) if "progress" in tags else (None, None)
     return RaceSeries(x, finished, finish_x[order], finish_time[order], progress_x, progress)
 
 
