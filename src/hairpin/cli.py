@@ -678,6 +678,42 @@ def _check_figure_folder(folder: Path, overwrite: bool) -> None:
     check_writable_outputs(folder, [*names, "report.md"], overwrite)
 
 
+@pretrain_app.command("advantage-scale")
+def pretrain_advantage_scale(
+    bc_run: Annotated[Path, typer.Argument(help="BC run directory (its A_head or whole IQN is measured).")],
+    rl: Annotated[str, typer.Option("--rl", help="A trained RL run (name under --runs, or directory): the scale.")],
+    dataset: Annotated[str, typer.Option(help="Dataset whose frames both networks are measured on.")],
+    frames: Annotated[int, typer.Option(min=1, help="Frames drawn from the dataset.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the frame draw.")] = 0,
+    runs: Annotated[Path, typer.Option(help="Directory holding the RL runs.")] = Path("runs"),
+    root: DatasetRootOption = Path("datasets"),
+) -> None:
+    """Measure how far apart the actions of a BC head and of a trained RL run are on the same frames, and print the
+    training.pretrain_advantage_scale that puts the injected head on the RL run's scale."""
+    from hairpin.data.store import check_fits, load_demos, read_meta
+    from hairpin.rl.advantage_scale import advantage_spread, demo_inputs, injected_network, matching_scale
+    from hairpin.rl.evaluate import load_run
+    from hairpin.sim.race import float_layout
+
+    cfg, trained = load_run(rl, runs)
+    layout = float_layout(cfg.env)
+    images = cfg.nn.vis.enabled
+    check_fits(read_meta(dataset, root), image_size=cfg.env.image_size if images else None, float_layout=layout)
+    demos, _ = load_demos(dataset, root)
+    img, floats, actions = demo_inputs(demos, layout, frames=frames, seed=seed, images=images)
+    reference = advantage_spread(trained, img, floats, actions)
+    head = advantage_spread(injected_network(cfg, bc_run), img, floats, actions)
+    table = Table(title=f"Q over the 12 actions on {len(actions)} frames of {dataset}")
+    for column in ("network", "mean Q", "std over actions", "best − median", "greedy = demo"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for name, spread in ((f"RL {Path(rl).name}", reference), (f"BC {bc_run.name} injected", head)):
+        table.add_row(
+            name, f"{spread.mean_q:.3f}", f"{spread.std:.4f}", f"{spread.best_gap:.4f}", f"{spread.agreement:.0%}"
+        )
+    console.print(table)
+    console.print(f"training.pretrain_advantage_scale: {matching_scale(reference, head):.3g}")
+
+
 @app.command("analyze")
 def analyze_runs(
     runs: AnalysisRunsArgument = None,

@@ -12,8 +12,11 @@ from tests.conftest import ctrl_c_restored
 
 from hairpin.config.loader import dump_config
 from hairpin.config.rl import RLConfig
+from hairpin.nets import IQNNetwork
+from hairpin.pretrain.artifacts import ARTIFACT_PART, export_artifacts
 from hairpin.rl.race_channel import RaceRecord
 from hairpin.sim.generator import blocks_to_line
+from hairpin.sim.race import float_layout
 
 _TRAINER_SCRIPT = """
 import sys
@@ -99,3 +102,22 @@ def tiny_config(tmp_path: Path, **overrides: object) -> RLConfig:
 @pytest.fixture
 def tiny(tmp_path: Path) -> RLConfig:
     return tiny_config(tmp_path)
+
+
+def export_bc_run(out: Path, net: IQNNetwork, cfg: RLConfig, artifacts: tuple[str, ...]) -> Path:
+    """``net``'s parts named by ``artifacts`` (``iqn_bc``: the whole network) as a BC run directory that fits
+    ``cfg``'s network."""
+    parts = net.parts()
+    states = {name: (net if name == "iqn_bc" else parts[ARTIFACT_PART[name]]).state_dict() for name in artifacts}
+    export_artifacts(
+        out,
+        states,
+        task="bc",
+        config={},
+        metrics={},
+        best_epoch=0,
+        image_size=cfg.env.image_size,
+        n_stack=1,
+        float_layout=float_layout(cfg.env),
+    )
+    return out

@@ -16,9 +16,8 @@ from hairpin.pretrain.artifacts import export_artifacts
 from hairpin.rl.collector import make_network
 from hairpin.rl.inject import InjectionError, inject_pretrained
 from hairpin.rl.trainer import Trainer
-from hairpin.sim.race import float_layout
 
-from .conftest import tiny_config
+from .conftest import export_bc_run, tiny_config
 
 NN = NNConfig.model_validate(
     {
@@ -247,18 +246,7 @@ def test_encoder_into_a_float_only_network_is_refused(tmp_path: Path) -> None:
 def _tiny_with_actions_head(tmp_path: Path, run_name: str) -> tuple[RLConfig, IQNNetwork]:
     base = tiny_config(tmp_path)
     source = make_network(base)
-    states = {"actions_head": source.A_head.state_dict(), "iqn_embedding": source.iqn_fc.state_dict()}
-    export_artifacts(
-        tmp_path / "bc",
-        states,
-        task="bc",
-        config={},
-        metrics={},
-        best_epoch=0,
-        image_size=base.env.image_size,
-        n_stack=1,
-        float_layout=float_layout(base.env),
-    )
+    export_bc_run(tmp_path / "bc", source, base, ("actions_head", "iqn_embedding"))
     cfg = tiny_config(tmp_path, run_name=run_name, **{"training.pretrain_actions_head_path": str(tmp_path / "bc")})
     return cfg, source
 

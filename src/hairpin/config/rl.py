@@ -263,9 +263,11 @@ class TrainingConfig(ConfigModel):
     or its ``actions_head.pt``, when the run starts fresh."""
     pretrain_advantage_scale: float = Field(1.0, gt=0)
     """Multiplies the output layer (weight and bias) of an injected ``A_head``, from ``pretrain_actions_head_path``
-    or ``pretrain_bc_heads_path``. A head trained by cross-entropy has logit gaps of several units, where RL's
-    advantages are about 0.01 with the default reward (a 50 ms decision changes a 7 s mini-race's return little):
-    a scale near 0.005 keeps the head's greedy action and puts its advantages on the scale TD will give them."""
+    or ``pretrain_bc_heads_path``: every advantage scales, the greedy action stays. A head trained by cross-entropy
+    has logits several units apart (std over the 12 actions about 3), where a trained RL network's advantages are
+    about 0.01 apart without the clock shaping and 0.1 with it: unscaled, TD's targets take the maximum over logits
+    and the cloned ordering is lost. ``hairpin pretrain advantage-scale`` measures both on the same frames and prints
+    the scale that matches them (0.03 for the CPU study's BC head against ``cpu_vis.yaml``)."""
     pretrain_bc_heads_path: NonEmptyStr | None = None
     """Inject the whole network (every part) from a full-IQN bc run directory or its ``iqn_bc.pt``, when the run
     starts fresh. Applied first: the three part keys above then replace the parts they name."""
