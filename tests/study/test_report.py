@@ -250,6 +250,25 @@ def test_the_checkpoint_is_the_end_the_common_window_or_a_number(logs: Logs) -> 
     assert "| B-s2 | B | 2 | — | 1 | 3.3 | 0.0556 | 20,000 | 2,000 |" in text
 
 
+def test_the_finish_rate_window_is_the_questions_share_of_the_way(logs: Logs) -> None:
+    """A finishes its races up to 1,500 batches and none after; B the reverse. Races every 300 batches from 150."""
+    batches = range(150, 3000, 300)
+    for seed in range(3):
+        write_run(logs, "A", seed, [(b, 30.0 if b < 1500 else None) for b in batches])
+        write_run(logs, "B", seed, [(b, None if b < 1500 else 30.0) for b in batches])
+    fifth = question("Late, last fifth", metric="window_finish_rate")
+    wide = question("Late, last 80%", metric="window_finish_rate", window=0.8)
+    text, results = report(logs, spec([fifth, wide]))
+    last_fifth, last_80 = results["questions"]
+    # the last 600 batches hold the races at 2,550 and 2,850; the last 2,400 the eight from 750 on
+    assert side(last_fifth, "A")["mean"] == pytest.approx(0.0) and side(last_fifth, "B")["mean"] == pytest.approx(1.0)
+    assert side(last_80, "A")["mean"] == pytest.approx(3 / 8) and side(last_80, "B")["mean"] == pytest.approx(5 / 8)
+    assert last_fifth["rate_window"] == pytest.approx(600.0) and last_80["rate_window"] == pytest.approx(2400.0)
+    assert "finish rate over the last 80% of the way" in text and "The window is the last 2,400 batches" in text
+    with pytest.raises(ValueError, match="window"):
+        spec([question("No window", metric="window_finish_rate", window=0)])
+
+
 def test_the_command_and_the_study_hash_are_in_the_report(logs: Logs) -> None:
     for seed in range(3):
         best_run(logs, "A", seed, 30.0 + seed)

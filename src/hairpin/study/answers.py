@@ -80,8 +80,6 @@ TIME_STATISTICS = ("best_s", "mean_s", "median_s", "best_to_limit", "first_finis
 the variant (a DNF is worse than any time)."""
 REACH_TOLERANCE = 0.01
 """A run that stops more than this fraction short of the checkpoint is named: its value is the one at its end."""
-RATE_WINDOW_FRACTION = 0.2
-"""The windowed finish rate covers the last fifth of the way to the checkpoint."""
 PLAN = "plan.json"
 """The plan the runner records in the study directory: each node's content key."""
 GAP_MINUTES = 30.0
@@ -401,7 +399,7 @@ def answer_question(
     checkpoint = _checkpoint(question, axis, [run.duration(axis.name) for run in read])
     if checkpoint is None or not read:
         return replace(answer, problem=f"no run of {' or '.join(members)} can be read")
-    window = checkpoint * RATE_WINDOW_FRACTION
+    window = checkpoint * question.window
     answer = replace(answer, checkpoint=checkpoint, rate_window=window, runs=read)
     try:
         sides, tags = _sides(question, members, axis.name, checkpoint, window, map_name)

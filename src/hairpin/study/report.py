@@ -56,7 +56,6 @@ _STATISTIC = {
     "best_to_limit": "best lap as a multiple of the map's limit",
     "first_finish": "first finished race",
     "finish_rate": "finish rate (every race so far)",
-    "window_finish_rate": "finish rate (last fifth of the way)",
     "best_progress": "furthest share of the lap covered (100% = finished)",
 }
 _FIGURES = {
@@ -148,6 +147,8 @@ def _metric_words(answer: Answer) -> str:
     if answer.map is None:
         return f"{question.metric} (the last value logged by the checkpoint)"
     races = "eval (greedy) races" if question.kind == "eval" else "exploration races"
+    if answer.statistic == "window_finish_rate":
+        return f"finish rate over the last {question.window:.0%} of the way of {races} on {answer.map}"
     return f"{_STATISTIC.get(answer.statistic, answer.statistic)} of {races} on {answer.map}"
 
 

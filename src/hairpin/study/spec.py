@@ -277,6 +277,8 @@ class Question(ConfigModel):
     at: Literal["end", "common"] | Annotated[float, Field(gt=0)] = "end"
     """end: the end of the budget; common: the common window of the runs; a number: that point on the budget's
     axis."""
+    window: float = Field(0.2, gt=0, le=1)
+    """``window_finish_rate``: the share of the way to the checkpoint whose races it counts (the last part)."""
     lower_is_better: bool
     """Whether a lower value is better; default from the metric."""
 
