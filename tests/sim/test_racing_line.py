@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from scipy import sparse
+from scipy.optimize import lsq_linear
 from tests.conftest import u_turn_line
 
 from hairpin.config.sim import EnvConfig, RacingLineConfig
@@ -12,6 +19,9 @@ from hairpin.sim.generator import blocks_to_line, generate_blocks
 from hairpin.sim.maps import BUILTIN_MAPS, load_map
 from hairpin.sim.race import RaceSim
 from hairpin.sim.racing_line import (
+    _bounded_least_squares,
+    _offset_bounds,
+    _optimise_offset,
     cache_dir,
     corner_speed_limit,
     limit_lap,
@@ -131,3 +141,44 @@ def test_cached_by_content(tmp_path, monkeypatch) -> None:
     assert racing_line(track, cfg=cfg).lap_ms == first.lap_ms  # a damaged entry is recomputed
     other = racing_line(track, cfg=cfg.model_copy(update={"margins_m": (1.5,)}))
     assert len(list(cache_dir().glob("*.npz"))) == 2 and other is not first
+
+
+def test_bounded_least_squares_finds_the_exact_bounded_minimum() -> None:
+    """A banded problem like the line's (second differences, weighted), some values held at their bounds: the
+    solver lands on scipy's exact bounded linear least squares."""
+    n = 120
+    rng = np.random.default_rng(0)
+    second = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n))  # (n-2, n)
+    a = sparse.vstack([second * 10.0, sparse.identity(n) * 0.3]).tocsr()
+    b = np.concatenate([rng.normal(0.0, 1.0, n - 2), np.zeros(n)])
+    lo, hi = np.full(n, -0.5), np.full(n, 0.5)
+    exact = lsq_linear(a.toarray(), b, bounds=(lo, hi), method="bvls", tol=1e-15).x
+    assert np.any(np.isclose(exact, 0.5)) and np.any(np.isclose(exact, -0.5))  # bounds are active
+    lo[0] = hi[0] = exact[0]  # one value held fixed, as the line's first point is
+    found = _bounded_least_squares(lambda x: (a @ x - b, a), np.zeros(n), lo, hi)
+    np.testing.assert_allclose(found, exact, atol=1e-8)
+
+
+def test_the_line_does_not_depend_on_numpys_simd_kernels(tmp_path: Path) -> None:
+    """The machine's float kernels (AVX-512 or not) change the last bits of every step; the optimised offsets must
+    not move for it (the first-order solver hairpin used before ended millimetres apart, the limit 1% apart)."""
+    from numpy._core import _multiarray_umath as umath
+
+    extra = [target for target in umath.__cpu_dispatch__ if umath.__cpu_features__.get(target)]
+    if not extra:
+        pytest.skip("this machine has no NumPy SIMD kernels beyond the baseline to turn off")
+    script = (
+        "import sys, numpy as np\n"
+        "from hairpin.config.sim import EnvConfig\n"
+        "from hairpin.sim.maps import load_map\n"
+        "from hairpin.sim.racing_line import _offset_bounds, _optimise_offset\n"
+        "track = load_map('sprint')\n"
+        "lo, hi = _offset_bounds(track, EnvConfig().physics, 0.5)\n"
+        "np.save(sys.argv[1], _optimise_offset(track, lo, hi, 0.001))\n"
+    )
+    baseline_only = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(extra)}
+    out = tmp_path / "offset.npy"
+    subprocess.run([sys.executable, "-c", script, str(out)], env=baseline_only, check=True, timeout=300)
+    track = load_map("sprint")
+    lo, hi = _offset_bounds(track, EnvConfig().physics, 0.5)
+    np.testing.assert_allclose(np.load(out), _optimise_offset(track, lo, hi, 0.001), rtol=0, atol=1e-6)

@@ -233,7 +233,7 @@ class RacingLineConfig(ConfigModel):
     """Fraction of the brakes the speed profile plans to use."""
     margins_m: tuple[float, ...] = Field((0.5, 1.0, 2.0), min_length=1)
     """Room kept between the car and the walls; a wider margin is tried only when no line of the narrower finished."""
-    length_weights: tuple[float, ...] = Field((0.001, 0.003), min_length=1)
+    length_weights: tuple[float, ...] = Field((0.0005, 0.001, 0.002, 0.003), min_length=1)
     """Weights of the path length (per metre) beside its bending (∫ κ² ds); one candidate line each, the fastest
     driven lap wins. 0 is the minimum-curvature line; about 0.03 already cuts corners too much."""
     cache: bool = True
