@@ -681,7 +681,9 @@ def _check_figure_folder(folder: Path, overwrite: bool) -> None:
 @pretrain_app.command("advantage-scale")
 def pretrain_advantage_scale(
     bc_run: Annotated[Path, typer.Argument(help="BC run directory (its A_head or whole IQN is measured).")],
-    rl: Annotated[str, typer.Option("--rl", help="A trained RL run (name under --runs, or directory): the scale.")],
+    rl: Annotated[
+        str, typer.Option("--rl", help="A trained RL run (name under --runs, or directory): the spread to match.")
+    ],
     dataset: Annotated[str, typer.Option(help="Dataset whose frames both networks are measured on.")],
     frames: Annotated[int, typer.Option(min=1, help="Frames drawn from the dataset.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the frame draw.")] = 0,
