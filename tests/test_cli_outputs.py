@@ -227,3 +227,15 @@ def test_eval_gif_without_a_suffix_writes_and_reports_the_gif(tmp_path: Path, fa
     assert code == 0, output
     written = tmp_path / "out" / "race.gif"
     assert written.read_bytes()[:6] == b"GIF89a" and f"GIF: {written}" in output
+
+
+def test_eval_says_how_far_a_dnf_got_and_what_it_held(monkeypatch: pytest.MonkeyPatch, fake_race: list[str]) -> None:
+    from hairpin.actions import ACTION_NAMES
+
+    held = np.array([ACTION_NAMES.index("left")] * 38 + [ACTION_NAMES.index("brake")] * 2)
+    standing = SimpleNamespace(finished=False, race_time_ms=2_000, actions=held, progress=0.0)
+    monkeypatch.setattr(evaluate_module, "race_greedy", lambda *args, **kwargs: [standing])
+    code, output = cli(["eval", "somerun", "--map", "sprint"])
+    assert code == 0, output
+    assert "race 0: DNF at 2.00 s, after 0.0% of the lap; held most: left ×38, brake ×2" in output
+    assert "finished 0/1" in output

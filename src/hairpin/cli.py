@@ -342,6 +342,9 @@ def evaluate(
     runs: Annotated[Path, typer.Option(help="Directory holding the runs.")] = Path("runs"),
 ) -> None:
     """Race a run's latest checkpoint greedily and print the race times."""
+    from collections import Counter
+
+    from hairpin.actions import ACTION_NAMES
     from hairpin.outputs import check_writable_output, output_with_suffix
     from hairpin.rl.evaluate import load_run, race_greedy, resolve_map
     from hairpin.rl.limits import map_limit, ratio_to_limit
@@ -359,7 +362,14 @@ def evaluate(
         return f"{ms / 1000:.2f} s" + (f" ({ratio:.3f}× the limit)" if ratio is not None else "")
 
     for i, r in enumerate(results):
-        console.print(f"race {i}: {'finished' if r.finished else 'DNF'} {lap(r.race_time_ms)}")
+        if r.finished:
+            console.print(f"race {i}: finished {lap(r.race_time_ms)}")
+            continue
+        held = Counter(ACTION_NAMES[a] for a in r.actions.tolist()).most_common(2)  # a car that never moves holds one
+        console.print(
+            f"race {i}: DNF at {r.race_time_ms / 1000:.2f} s, after {r.progress:.1%} of the lap; held most: "
+            + ", ".join(f"{action} ×{n}" for action, n in held)
+        )
     finished = [r.race_time_ms for r in results if r.finished]
     console.print(f"finished {len(finished)}/{len(results)}" + (f", best {lap(min(finished))}" if finished else ""))
     console.print(f"limit of {map_}: " + (format_lap(limit) if limit is not None else "none (the racing line DNF)"))

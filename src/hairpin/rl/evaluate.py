@@ -12,7 +12,7 @@ from hairpin.config.rl import RLConfig
 from hairpin.config.sim import EnvConfig
 from hairpin.nets import IQNNetwork
 from hairpin.rl.checkpoint import load_checkpoint
-from hairpin.rl.collector import make_network
+from hairpin.rl.collector import make_network, race_progress
 from hairpin.runfiles.checkpoints import CheckpointError
 from hairpin.runfiles.manifest import RunManifest
 from hairpin.sim.lap_media import side_by_side, write_gif
@@ -28,6 +28,8 @@ class RaceResult:
     finished: bool
     race_time_ms: int
     actions: np.ndarray
+    progress: float
+    """Share of the lap covered: 1.0 for a finish."""
 
 
 def load_run(run: str | Path, runs_root: str | Path = "runs") -> tuple[RLConfig, IQNNetwork]:
@@ -62,6 +64,7 @@ def race_greedy(
     """Race ``races`` cars at once, each taking argmax Q; ``frames`` collects car 0's views for a GIF."""
     sim = RaceSim(env, [map_name], n_cars=races)
     sim.reset_cars(range(races), np.random.default_rng(seed))
+    start_m = [float(sim.info(car)["meters_advanced"]) for car in range(races)]
     done = np.zeros(races, bool)
     results: list[RaceResult | None] = [None] * races
     actions: list[list[int]] = [[] for _ in range(races)]
@@ -77,7 +80,9 @@ def race_greedy(
             frames.append(side_by_side(sim.render_rgb(0), sim.image[0]))
         for car in np.flatnonzero(~done & (result.terminated | result.truncated)):
             info = sim.info(int(car))
-            results[car] = RaceResult(bool(info["finished"]), int(info["race_time_ms"]), np.array(actions[car]))
+            finished = bool(info["finished"])
+            progress = race_progress(sim, int(car), start_m[car], finished)
+            results[car] = RaceResult(finished, int(info["race_time_ms"]), np.array(actions[car]), progress)
             done[car] = True
     return [r for r in results if r is not None]
 
