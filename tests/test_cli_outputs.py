@@ -186,7 +186,9 @@ def fake_race(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("load_run")
         return SimpleNamespace(env=None), None
 
-    def race_greedy(net: Any, env: Any, map_: str, races: int, frames: list[np.ndarray] | None = None) -> list[Any]:
+    def race_greedy(
+        net: Any, env: Any, map_: str, races: int, frames: list[np.ndarray] | None = None, start_speed: float = 0.0
+    ) -> list[Any]:
         calls.append("race")
         if frames is not None:
             frames.extend(np.full((8, 8, 3), 40 * i, dtype=np.uint8) for i in range(4))

@@ -340,6 +340,15 @@ def evaluate(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the --gif file if it exists.")] = False,
     runs: Annotated[Path, typer.Option(help="Directory holding the runs.")] = Path("runs"),
+    start_speed: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=90.0,
+            help="Start on the start line already rolling at this speed (m/s), to tell a policy that cannot pull "
+            "away from a standing start from one that cannot drive.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Race a run's latest checkpoint greedily and print the race times."""
     from collections import Counter
@@ -355,7 +364,7 @@ def evaluate(
     cfg, net = load_run(run, runs)
     limit = map_limit(cfg, map_)
     frames: list[np.ndarray] | None = [] if gif else None
-    results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames)
+    results = race_greedy(net, cfg.env, resolve_map(cfg, map_), races, frames=frames, start_speed=start_speed)
 
     def lap(ms: int) -> str:
         ratio = ratio_to_limit(ms, limit)

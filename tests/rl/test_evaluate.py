@@ -37,3 +37,12 @@ def test_a_car_that_never_moves_reports_no_progress_and_the_action_it_held(tmp_p
     assert driving.progress > 0.2  # straight on at full throttle: it gets into the first turn at least
     assert driving.progress == 1.0 if driving.finished else 0 < driving.progress < 1
     assert np.all(driving.actions == ACTION_NAMES.index("accel"))
+
+
+def test_a_rolling_start_tells_a_car_that_cannot_pull_away_from_one_that_cannot_drive(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    steering = _always(cfg, "left")
+    [standing] = race_greedy(steering, cfg.env, cfg.env.map, 1)
+    [rolling] = race_greedy(steering, cfg.env, cfg.env.map, 1, start_speed=15.0)
+    assert standing.progress == 0.0
+    assert 0.0 < rolling.progress < 1.0 and not rolling.finished  # it coasts on, steering into the wall

@@ -16,7 +16,7 @@ from hairpin.rl.collector import make_network, race_progress
 from hairpin.runfiles.checkpoints import CheckpointError
 from hairpin.runfiles.manifest import RunManifest
 from hairpin.sim.lap_media import side_by_side, write_gif
-from hairpin.sim.race import RaceSim
+from hairpin.sim.race import RaceSim, StartPlace
 
 __all__ = ["RaceResult", "load_run", "race_greedy", "replay_gif", "resolve_map"]
 
@@ -60,10 +60,13 @@ def race_greedy(
     seed: int = 0,
     n_taus: int = 32,
     frames: list[np.ndarray] | None = None,
+    start_speed: float = 0.0,
 ) -> list[RaceResult]:
-    """Race ``races`` cars at once, each taking argmax Q; ``frames`` collects car 0's views for a GIF."""
+    """Race ``races`` cars at once, each taking argmax Q; ``frames`` collects car 0's views for a GIF.
+    ``start_speed``: m/s on the start line (0: a standing start, as every race of a run)."""
     sim = RaceSim(env, [map_name], n_cars=races)
-    sim.reset_cars(range(races), np.random.default_rng(seed))
+    places = [StartPlace(0.0, speed=start_speed)] * races if start_speed > 0 else None
+    sim.reset_cars(range(races), np.random.default_rng(seed), places)
     start_m = [float(sim.info(car)["meters_advanced"]) for car in range(races)]
     done = np.zeros(races, bool)
     results: list[RaceResult | None] = [None] * races
