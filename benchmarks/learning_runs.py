@@ -77,7 +77,7 @@ def launch(run: Run, args: argparse.Namespace, cores: list[int]) -> subprocess.P
         f"run_name={run.name}",
         f"group={run.variant}",
         f"seed={run.seed}",
-        f"training.max_minutes={args.minutes}",
+        f"training.max_minutes={'null' if args.minutes is None else args.minutes}",
         *([f"training.max_{args.budget_axis}={args.budget}"] if args.budget else []),
         "paths.runs=runs",
         "paths.tensorboard=tb",
@@ -161,13 +161,19 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "rl" / "cpu.yaml")
     parser.add_argument("--variant", action="append", default=[], help="NAME or NAME=key=value,... (repeatable)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--minutes", type=float, default=5.0, help="Wall-time budget of each run.")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="Wall-time budget of each run (default 5); with --batches or --frames, a stop on top of the budget "
+        "(default none: the budget alone ends the run).",
+    )
     parser.add_argument(
         "--batches",
         type=int,
         default=None,
-        help="Gradient-batch budget of each run (then --minutes is only a safety stop, and the runs are compared on "
-        "the batch axis, so load beside them changes how long they take, not what they reach).",
+        help="Gradient-batch budget of each run (compared on the batch axis, so load beside the runs changes how "
+        "long they take, not what they reach).",
     )
     parser.add_argument(
         "--frames",
@@ -190,6 +196,8 @@ def main() -> None:
         raise SystemExit("give --batches or --frames, not both")
     args.budget_axis = "batches" if args.batches else "frames"
     args.budget = args.batches or args.frames
+    if args.minutes is None and not args.budget:
+        args.minutes = 5.0
     if args.map and args.map.endswith(".npy"):
         args.map = str(Path(args.map).resolve())
     args.work.mkdir(parents=True, exist_ok=True)
