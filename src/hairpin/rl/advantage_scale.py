@@ -25,7 +25,7 @@ from hairpin.nets import IQNNetwork
 from hairpin.obs import FloatLayout
 from hairpin.pretrain.artifacts import ARTIFACT_FILES, read_manifest
 from hairpin.rl.collector import make_network
-from hairpin.rl.inject import inject_pretrained
+from hairpin.rl.inject import INJECTION_KEYS, inject_pretrained
 from hairpin.sim.race import float_layout
 
 __all__ = ["AdvantageSpread", "advantage_spread", "demo_inputs", "injected_network", "matching_scale"]
@@ -81,11 +81,11 @@ def injected_network(cfg: RLConfig, bc_dir: str | Path) -> IQNNetwork:
     if "iqn_bc" in files:
         keys = {"pretrain_bc_heads_path": str(bc_dir)}
     elif "actions_head" in files:
-        keys = {"pretrain_actions_head_path": str(bc_dir)}
-        if "float_head" in files:
-            keys["pretrain_float_head_path"] = str(bc_dir)
-        if "encoder" in files and cfg.nn.vis.enabled:
-            keys["pretrain_encoder_path"] = str(bc_dir)
+        keys = {
+            key: str(bc_dir)
+            for key, artifact, part in INJECTION_KEYS
+            if part is not None and artifact in files and (part != "img_head" or cfg.nn.vis.enabled)
+        }
     else:
         raise HairpinError(
             f"{bc_dir} exports no A_head ({ARTIFACT_FILES['actions_head']}) and no whole network "
