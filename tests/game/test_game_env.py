@@ -134,6 +134,25 @@ def test_game_v0_is_registered(cfg: EnvConfig, emulator: Emulator) -> None:
         env.close()
 
 
+@pytest.mark.parametrize(
+    ("cutoffs", "stalled"),
+    [({"no_progress_cutoff_s": 1.0}, True), ({"time_limit_s": 1.0, "no_progress_cutoff_s": 100.0}, False)],
+)
+def test_a_race_says_whether_it_was_cut_off_for_lack_of_progress(
+    short_map: str, cutoffs: dict[str, float], stalled: bool
+) -> None:
+    cfg = EnvConfig(map=short_map, image_size=32, **cutoffs)
+    with Emulator(cfg, port=0) as emulator:
+        env = game_env(cfg, emulator)
+        try:
+            env.reset()
+            results = [env.race.step(np.array([3])) for _ in range(20)]  # "nothing" for 1 s
+            assert [bool(r.truncated[0]) for r in results] == [False] * 19 + [True]
+            assert [bool(r.stalled[0]) for r in results] == [False] * 19 + [stalled]
+        finally:
+            env.close()
+
+
 def test_a_cut_off_race_ends_truncated_at_the_time_limit(short_map: str) -> None:
     cfg = EnvConfig(map=short_map, image_size=32, time_limit_s=1.0, no_progress_cutoff_s=100)
     with Emulator(cfg, port=0) as emulator:

@@ -99,7 +99,7 @@ def test_transitions_never_cross_race_boundaries() -> None:
 
 def test_frames_are_stored_once_and_a_million_steps_fit_in_6_gb() -> None:
     per_step = ReplayBuffer.nbytes_for(1, (1, 64, 64), 184)
-    assert per_step == 4096 + 4 * 184 + 34  # one frame per step, no copy of the next observation
+    assert per_step == 4096 + 4 * 184 + 35  # one frame per step, no copy of the next observation
     assert ReplayBuffer.nbytes_for(2000, (1, 64, 64), 184) == 2000 * per_step
     million = ReplayBuffer.nbytes_for(1_000_000, (1, 64, 64), 184)
     print(f"bytes per step at 64x64 with 184 floats: {per_step}; 1M steps: {million / 1e9:.2f} GB")
@@ -193,6 +193,28 @@ def test_mini_race_horizon_sets_times_and_terminals() -> None:
     np.testing.assert_array_equal(steps, np.minimum(n_prime, 4 - t))  # the return stops at the horizon
     np.testing.assert_allclose(batch.reward, steps)  # γ = 1, rewards of 1
     np.testing.assert_array_equal(batch.discount[~terminal], 1.0)  # γ = 1 is fine: the mini-race bounds the sum
+
+
+@pytest.mark.parametrize("stall_step_reward", [None, -0.5])
+def test_a_stalled_race_is_terminal_only_when_the_buffer_values_stalls(stall_step_reward: float | None) -> None:
+    memory = buffer(capacity=200, n_steps=3, step_s=0.05, stall_step_reward=stall_step_reward)
+    ones = np.ones(10, np.float32)
+    memory.add_race(*race(10, tag=0, rewards=ones), terminated=False, stalled=True)
+    memory.add_race(*race(10, tag=1, rewards=ones), terminated=False)  # cut off by the time limit
+    batch = memory.sample(4000, 1.0, np.random.default_rng(3), mini_race_steps=40)
+    t = np.rint(batch.floats[:, 0] / 0.05).astype(int)
+    steps = np.rint(batch.next_floats[:, POS] - batch.floats[:, POS]).astype(int)
+    reaches_end = (batch.floats[:, POS] + steps == 10) & (t + steps < 40)  # (B,) within the mini-race
+    stall = reaches_end & (batch.floats[:, TAG] == 0)
+    assert stall.sum() > 100 and (reaches_end & ~stall).sum() > 100
+    if stall_step_reward is None:
+        np.testing.assert_array_equal(batch.discount[reaches_end], 1.0)  # both bootstrap
+        np.testing.assert_allclose(batch.reward, steps)
+    else:
+        np.testing.assert_array_equal(batch.discount[stall], 0.0)
+        np.testing.assert_allclose(batch.reward[stall], steps[stall] + stall_step_reward * (40 - t - steps)[stall])
+        np.testing.assert_array_equal(batch.discount[reaches_end & ~stall], 1.0)
+        np.testing.assert_allclose(batch.reward[~stall], steps[~stall])
 
 
 def prioritized_memory(alpha: float = 1.0, beta: float = 1.0) -> ReplayBuffer:

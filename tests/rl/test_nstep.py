@@ -46,6 +46,34 @@ def test_mini_race_horizon_cuts_the_return_and_terminates() -> None:
     np.testing.assert_allclose(result.discount, [0.125, 0.0, 0.0, 0.0])
 
 
+def test_a_stall_is_terminal_and_stands_still_until_the_mini_race_ends() -> None:
+    """A race of 4 steps that ended in a stall, the clock's reward c a step: a window that reaches the stall adds
+    c for every step left in its mini-race and bootstraps from nothing; one that ends first, or whose mini-race ends
+    with the race, is as without the stall."""
+    c = -0.1
+    time = np.array([0, 0, 5, 3])  # (B,) horizon 7
+    steps_to_end = np.array([4, 2, 2, 2])  # (B,) the first window ends before the stall
+    result = nstep_returns(
+        windows([0, 2, 2, 2]),
+        steps_to_end,
+        np.zeros(4, bool),
+        GAMMA,
+        time,
+        7,
+        stalled=np.ones(4, bool),
+        stall_step_reward=c,
+    )
+    standing_from_0 = c * sum(GAMMA**k for k in range(2, 7))  # steps 2..6 of a mini-race begun at the window
+    standing_from_3 = c * sum(GAMMA**k for k in range(2, 4))  # steps 2..3: the mini-race ends at its step 4
+    np.testing.assert_allclose(result.reward, [2.75, 5.0 + standing_from_0, 5.0, 5.0 + standing_from_3], rtol=1e-6)
+    np.testing.assert_allclose(result.discount, [0.125, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(result.n, [3, 2, 2, 2])
+    unstalled = nstep_returns(windows([0, 2, 2, 2]), steps_to_end, np.zeros(4, bool), GAMMA, time, 7)
+    np.testing.assert_allclose(unstalled.discount, [0.125, 0.25, 0.0, 0.25])  # a cut-off race bootstraps
+    with pytest.raises(ValueError, match="mini-race time"):
+        nstep_returns(windows([2]), np.array([2]), np.zeros(1, bool), GAMMA, stalled=np.ones(1, bool))
+
+
 def test_gamma_one_sums_plainly() -> None:
     result = nstep_returns(windows([0, 2]), np.array([4, 2]), np.zeros(2, bool), 1.0)
     np.testing.assert_allclose(result.reward, [6.0, 7.0])

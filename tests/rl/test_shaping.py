@@ -66,8 +66,29 @@ def test_time_potential_removes_the_clock_from_every_n_step_reward_and_pays_a_fi
     assert -spared > 0  # finishing early is worth more than the clock it spares
 
 
-def test_time_shaping_needs_a_mini_race() -> None:
+@pytest.mark.parametrize("gamma", [1.0, 0.99])
+def test_with_time_shaping_a_terminal_stall_is_worth_no_more_progress_and_spares_no_clock(gamma: float) -> None:
+    """A stall 2 steps after the observation, with the clock's reward only: the shaped return is 0 (it stands
+    still to the mini-race's end), where a finish at the same place gains the clock it spares."""
+    c, horizon, step_s, n = -0.06, 20, 0.05, 3
+    potential = TimePotential(LAYOUT, c, horizon, step_s)
+    time, steps_to_end = np.array([5, 5]), np.array([2, 2])  # (B,)
+    rewards = np.full((2, n), c)
+    finished, stalled = np.array([True, False]), np.array([False, True])
+    nstep = nstep_returns(rewards, steps_to_end, finished, gamma, time, horizon, stalled=stalled, stall_step_reward=c)
+    batch = empty_batch(2, (1, 4, 4), LAYOUT.size)
+    batch.floats[:, LAYOUT.mini_race_time] = (time * step_s)[:, None]
+    batch.next_floats[:, LAYOUT.mini_race_time] = ((time + nstep.n) * step_s)[:, None]
+    batch.reward[:], batch.discount[:] = nstep.reward, nstep.discount
+    shape_rewards(batch, [potential], gamma)
+    spared = c * sum(gamma**k for k in range(2, horizon - 5))
+    assert batch.reward == pytest.approx([-spared, 0.0], abs=1e-5)
+
+
+def test_time_shaping_and_terminal_stalls_need_a_mini_race() -> None:
     from hairpin.config.memory import MemoryConfig
 
     with pytest.raises(ValueError, match="shaping_mini_race_time needs a mini-race"):
         MemoryConfig(shaping_mini_race_time=True, mini_race_duration_ms=None)
+    with pytest.raises(ValueError, match="stall_is_terminal needs a mini-race"):
+        MemoryConfig(stall_is_terminal=True, mini_race_duration_ms=None)

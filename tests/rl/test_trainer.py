@@ -261,7 +261,8 @@ def test_eval_races_fill_the_buffer_and_the_random_share_is_what_was_driven(tiny
 
 
 def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
-    """Mini-race oversampling, target self-loss rescaling, line and clock shaping together, through the trainer."""
+    """Mini-race oversampling, target self-loss rescaling, line and clock shaping and terminal stalls together,
+    through the trainer."""
     cfg = tiny_config(
         tmp_path,
         **{
@@ -270,14 +271,17 @@ def test_a_run_trains_with_linesights_options_on(tmp_path: Path) -> None:
             "memory.shaping_per_m_from_line": -0.1,
             "memory.shaping_mini_race_time": True,
             "iqn.target_self_loss_clamp_ratio": 4.0,
+            "memory.stall_is_terminal": True,
         },
     )
     trainer = Trainer(cfg)
     assert len(trainer.potentials) == 2 and trainer.learner.target_spread is not None
     assert trainer.sampler.mini_race_oversample == (40, 5)
+    assert trainer.memory.train.stall_step_reward == pytest.approx(cfg.env.reward.per_ms * cfg.memory.step_ms)
     status = trainer.run()
     assert status.stop_reason == "max_frames 3000 reached" and status.batches > 0
     assert trainer.learner.target_spread.typical is not None and trainer.learner.target_spread.typical > 0
+    assert trainer.memory.train._stalled.any()  # the collectors' stalls reached the buffer
 
 
 def test_a_batch_size_schedule_changes_the_batches_and_counts_what_was_trained(tmp_path: Path) -> None:

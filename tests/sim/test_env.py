@@ -67,6 +67,18 @@ def test_standing_still_is_cut_off_after_two_seconds() -> None:
     assert steps == 40
 
 
+@pytest.mark.parametrize(
+    ("cutoffs", "stalled"),
+    [({"no_progress_cutoff_s": 1.0}, True), ({"time_limit_s": 1.0, "no_progress_cutoff_s": 100.0}, False)],
+)
+def test_a_race_says_whether_it_was_cut_off_for_lack_of_progress(cutoffs: dict[str, float], stalled: bool) -> None:
+    env = RaceEnv(**cutoffs)
+    env.reset(seed=0)
+    results = [env.race.step(np.array([3])) for _ in range(20)]  # "nothing" for 1 s
+    assert [bool(r.truncated[0]) for r in results] == [False] * 19 + [True]
+    assert [bool(r.stalled[0]) for r in results] == [False] * 19 + [stalled]
+
+
 def test_action_out_of_range_is_an_error() -> None:
     env = RaceEnv()
     env.reset(seed=0)

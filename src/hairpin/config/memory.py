@@ -64,6 +64,11 @@ class MemoryConfig(ConfigModel):
     """Shape with the race clock's reward over the rest of the mini-race as potential (``rl/shaping.py``): the values
     learnt leave out the clock's constant cost, which no action changes, and keep progress and finishing early.
     The greedy policy is unchanged; logged Q values are shifted by a constant. Needs ``mini_race_duration_ms``."""
+    stall_is_terminal: bool = False
+    """A race cut off for lack of progress (``env.no_progress_cutoff_s``) is terminal, the car valued as standing
+    there until its mini-race ends (no more progress, the clock running), instead of bootstrapping from its own
+    value, by which a car that waits forever looks as good as one that drives off a step later (``rl/nstep.py``).
+    Needs ``mini_race_duration_ms``."""
 
     @field_validator("memory_min_size")
     @classmethod
@@ -91,6 +96,8 @@ class MemoryConfig(ConfigModel):
             )
         if self.shaping_mini_race_time and self.mini_race_duration_ms is None:
             raise ValueError("shaping_mini_race_time needs a mini-race: set mini_race_duration_ms or turn it off")
+        if self.stall_is_terminal and self.mini_race_duration_ms is None:
+            raise ValueError("stall_is_terminal needs a mini-race: set mini_race_duration_ms or turn it off")
         if self.shaping_min_m >= self.shaping_max_m:
             raise ValueError(f"shaping_min_m={self.shaping_min_m} must be below shaping_max_m={self.shaping_max_m}")
         start, zero = self.mini_race_oversample

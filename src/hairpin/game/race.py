@@ -436,7 +436,7 @@ class GameRace:
             + cfg.reward.per_m_advanced * (race.tracker.meters_advanced - before_m)
             + cfg.reward.finish_bonus * race.finished
         )
-        truncated = False
+        truncated = stalled = False
         if not race.finished:
             if race.tracker.meters_advanced >= race.best_m + POINT_SPACING_M:
                 race.best_m, race.best_time_ms = race.tracker.meters_advanced, race.race_time_ms
@@ -446,7 +446,11 @@ class GameRace:
         if race.finished or truncated:
             self._end_race(race)
         return StepResult(
-            np.array([reward]), np.array([race.finished]), np.array([truncated]), np.array([race.finished])
+            np.array([reward]),
+            np.array([race.finished]),
+            np.array([truncated]),
+            np.array([race.finished]),
+            np.array([stalled]),
         )
 
     def _end_race(self, race: _Progress) -> None:

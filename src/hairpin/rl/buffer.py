@@ -15,8 +15,9 @@ growth is never held back by an old lap; the price is that after one lap every p
 slots is in use (the schedule reaches that size anyway). A race longer than the capacity keeps its last
 ``capacity`` observations.
 
-Bytes per step at 64×64 with 184 floats: 4096 (frame) + 736 (floats) + 8 (action) + 4 (reward) + 8 (race id)
-+ 4 (position) + 4 (steps to end) + 1 (finished) + 4 (generation) = 4,865 B, so 1,000,000 steps take 4.87 GB
+Bytes per step at 64×64 with 184 floats: 4096 (frame) + 736 (floats) + 8 (action) + 4 (reward) + 1 (greedy)
++ 8 (race id) + 4 (position) + 4 (steps to end) + 1 (finished) + 1 (stalled) + 4 (generation) = 4,867 B, so
+1,000,000 steps take 4.87 GB
 (``ReplayBuffer.nbytes_for``; plus 16 MiB for the sum tree when prioritised).
 
 Chunks. A collector that sends fixed-size chunks of a long race calls ``add_race`` per chunk with
@@ -59,8 +60,11 @@ class ReplayBuffer:
         step_s: float = 0.05,
         capacity: int | None = None,
         cut_at_exploration: bool = False,
+        stall_step_reward: float | None = None,
     ):
-        """``cut_at_exploration``: n-step returns stop before the first non-greedy action after the first."""
+        """``cut_at_exploration``: n-step returns stop before the first non-greedy action after the first;
+        ``stall_step_reward``: a race that ended in a stall is terminal, the car standing there until its mini-race
+        ends with this reward a step (the clock's); None: it bootstraps like any cut-off race (``rl/nstep.py``)."""
         if capacity_max < 2:
             raise ValueError(f"capacity_max must be >= 2 steps (one transition and its next obs), got {capacity_max}")
         if n_steps < 1:
@@ -68,7 +72,7 @@ class ReplayBuffer:
         self.capacity_max, self.image_shape, self.n_floats = capacity_max, tuple(image_shape), n_floats
         self.n_steps, self.prioritized, self.step_s = n_steps, prioritized, step_s
         self.prio_alpha, self.prio_beta, self.prio_epsilon = prio_alpha, prio_beta, prio_epsilon
-        self.cut_at_exploration = cut_at_exploration
+        self.cut_at_exploration, self.stall_step_reward = cut_at_exploration, stall_step_reward
         self._frames = np.empty((capacity_max, *self.image_shape), np.uint8)
         self._floats = np.empty((capacity_max, n_floats), np.float32)
         self._action = np.empty(capacity_max, np.int64)
@@ -78,6 +82,7 @@ class ReplayBuffer:
         self._pos = np.empty(capacity_max, np.int32)  # position of the observation in its race
         self._steps_to_end = np.full(capacity_max, _EMPTY, np.int32)  # 0: the race's final obs; > 0: a transition
         self._finished = np.zeros(capacity_max, np.bool_)  # the race ended here with a finish (terminal)
+        self._stalled = np.zeros(capacity_max, np.bool_)  # the race ended here, cut off for lack of progress
         self._generation = np.zeros(capacity_max, np.int32)  # times the slot was written: stale keys are ignored
         self._tree = SumTree(capacity_max) if prioritized else None
         self._max_priority = 1.0
@@ -94,14 +99,14 @@ class ReplayBuffer:
     @staticmethod
     def nbytes_for(capacity: int, image_shape: tuple[int, ...], n_floats: int) -> int:
         """Bytes of the arrays of a buffer of ``capacity`` steps (without the sum tree)."""
-        per_step = math.prod(image_shape) + 4 * n_floats + 8 + 4 + 1 + 8 + 4 + 4 + 1 + 4
+        per_step = math.prod(image_shape) + 4 * n_floats + 8 + 4 + 1 + 8 + 4 + 4 + 1 + 1 + 4
         return capacity * per_step
 
     @property
     def nbytes(self) -> int:
         """Bytes reserved by this buffer's arrays (virtual: untouched pages cost no memory)."""
         arrays = (self._frames, self._floats, self._action, self._reward, self._greedy, self._race_id, self._pos)
-        flags = (self._steps_to_end, self._finished, self._generation)
+        flags = (self._steps_to_end, self._finished, self._stalled, self._generation)
         return sum(a.nbytes for a in arrays + flags)
 
     def __len__(self) -> int:
@@ -116,13 +121,15 @@ class ReplayBuffer:
         rewards: np.ndarray,
         terminated: bool,
         greedy: np.ndarray | None = None,
+        stalled: bool = False,
     ) -> int:
         """Store a race (or a chunk of one): frames (T+1, 1, H, W) uint8, floats (T+1, F), actions (T,), rewards (T,);
         ``greedy`` (T,) bool, whether each action was the greedy one (None: all were).
 
         ``terminated``: the race ended with a finish after the last action (discount 0 there); False for a race cut
-        off (truncated) or a chunk the race goes on after. Returns the transitions stored (T, or fewer when the race
-        is longer than the capacity); a race with no step stores nothing.
+        off (truncated) or a chunk the race goes on after. ``stalled``: it was cut off for lack of progress. Returns
+        the transitions stored (T, or fewer when the race is longer than the capacity); a race with no step stores
+        nothing.
         """
         T = len(actions)
         if frames.shape != (T + 1, *self.image_shape) or floats.shape != (T + 1, self.n_floats):
@@ -152,6 +159,8 @@ class ReplayBuffer:
         self._steps_to_end[start:stop] = T - np.arange(first, T + 1)
         self._finished[start:stop] = False
         self._finished[stop - 1] = terminated
+        self._stalled[start:stop] = False
+        self._stalled[stop - 1] = stalled
         self._generation[start:stop] += 1
         if self._tree is not None:
             self._tree.set_range(start, stop, np.where(self._steps_to_end[start:stop] > 0, self._max_priority, 0.0))
@@ -209,7 +218,18 @@ class ReplayBuffer:
         if mini_race_steps is not None:
             time = mini_race_times(rng, batch_size, mini_race_steps, *mini_race_oversample)
         greedy = self._greedy[window] if self.cut_at_exploration else None  # (B, n)
-        nstep = nstep_returns(self._reward[window], steps_to_end, finished, gamma, time, mini_race_steps, greedy)
+        stalled = None if self.stall_step_reward is None else self._stalled[index + steps_to_end]  # (B,)
+        nstep = nstep_returns(
+            self._reward[window],
+            steps_to_end,
+            finished,
+            gamma,
+            time,
+            mini_race_steps,
+            greedy,
+            stalled,
+            self.stall_step_reward or 0.0,
+        )
         next_index = index + nstep.n  # (B,)
         for source, rows, dest in (
             (self._frames, index, out.img),
@@ -299,6 +319,7 @@ class ReplayBuffer:
         self.n_transitions -= int(np.count_nonzero(self._steps_to_end[start:stop] > 0))
         self._steps_to_end[start:stop] = _EMPTY
         self._finished[start:stop] = False
+        self._stalled[start:stop] = False
         if self._tree is not None:
             self._tree.set_range(start, stop, 0.0)
 
@@ -332,8 +353,10 @@ class SplitMemory:
         n_floats: int,
         rng: np.random.Generator,
         frames_played: float = 0,
+        stall_step_reward: float | None = None,
     ) -> SplitMemory:
-        """Train and test buffers sized by ``cfg`` after ``frames_played`` frames (the test one uniform)."""
+        """Train and test buffers sized by ``cfg`` after ``frames_played`` frames (the test one uniform), with
+        terminal stalls when ``stall_step_reward`` is given (see ``ReplayBuffer``)."""
         capacity, ratio = cfg.capacity(frames_played), cfg.buffer_test_ratio
         train = ReplayBuffer(
             cfg.capacity_max,
@@ -347,6 +370,7 @@ class SplitMemory:
             step_s=cfg.step_s,
             capacity=capacity,
             cut_at_exploration=cfg.cut_n_step_at_exploration,
+            stall_step_reward=stall_step_reward,
         )
         test = None
         if ratio > 0:
@@ -359,6 +383,7 @@ class SplitMemory:
                 step_s=cfg.step_s,
                 capacity=test_capacity,
                 cut_at_exploration=cfg.cut_n_step_at_exploration,
+                stall_step_reward=stall_step_reward,
             )
         return cls(train, test, ratio, rng)
 
@@ -370,16 +395,17 @@ class SplitMemory:
         rewards: np.ndarray,
         terminated: bool,
         greedy: np.ndarray | None = None,
+        stalled: bool = False,
     ) -> int:
         """Store a race in one of the buffers (see ``ReplayBuffer.add_race``); returns the transitions the train
         buffer received (0 when the race went to the test buffer), for ``ReplayRatio.record_added``."""
         to_test = self.rng.random() < self.ratio  # one draw per race, whatever the outcome
         if to_test and self.test is not None:
             self.races_test += 1
-            self.test.add_race(frames, floats, actions, rewards, terminated, greedy)
+            self.test.add_race(frames, floats, actions, rewards, terminated, greedy, stalled)
             return 0
         self.races_train += 1
-        return self.train.add_race(frames, floats, actions, rewards, terminated, greedy)
+        return self.train.add_race(frames, floats, actions, rewards, terminated, greedy, stalled)
 
     def set_capacity(self, capacity: int) -> None:
         """Resize the train buffer to ``capacity`` steps and the test buffer in proportion."""

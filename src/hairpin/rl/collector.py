@@ -190,6 +190,7 @@ def collect(index: int, incarnation: int, cfg: RLConfig, port: CollectorPort, se
                 sequence=sent,
                 ended_unix=time.time(),
                 progress=race_progress(sim, int(car), float(start_m[car]), bool(result.terminated[car])),
+                stalled=bool(result.stalled[car]),
             )
             if not port.send(record):
                 return

@@ -9,6 +9,13 @@ A race cut off by a time limit or for lack of progress (truncated) is not termin
 from the stored final observation (Pardo et al. 2018, "Time Limits in Reinforcement Learning"; Tianshou's
 ``BasePolicy.compute_nstep_return``).
 
+A stall may instead be terminal (``stalled``, with a mini-race): the car is valued as standing where it stopped
+until its mini-race ends, no more progress and the clock's reward c every step, so the return gains
+Σ_{n′ ≤ k < M − t} γ^k c after the race's last reward and bootstraps from nothing. Bootstrapping a stall from its
+own value is optimistic for a car that never moves again: a greedy car waiting on the start line is valued as
+driving away one step later, which costs only the last step of the mini-race's progress (~0.02 at 0.01 a metre),
+less than the noise of the learnt values, so a policy that waits forever is as good as any to the learner.
+
 Mini-race horizon (the Trackmania IQN trick): the value learnt is the return over what is left of a mini-race of
 M steps, and the mini-race time t is an input (float ``mini_race_time``). Each sampled transition gets a time t
 in [0, M) (``mini_race_times``: uniform, or Linesight's draw, which over-samples t = 0, the only time used when
@@ -78,6 +85,8 @@ def nstep_returns(
     time: np.ndarray | None = None,
     horizon: int | None = None,
     greedy: np.ndarray | None = None,
+    stalled: np.ndarray | None = None,
+    stall_step_reward: float = 0.0,
 ) -> NStepReturn:
     """n-step rewards and discounts of a batch (see the module docstring).
 
@@ -87,7 +96,9 @@ def nstep_returns(
 
     rewards (B, n): r_{i+k} for k < n, entries at or past the race end ignored (may hold anything, even NaN);
     steps_to_end (B,): T − i ≥ 1; finished (B,) bool: the race ended with a finish;
-    time (B,) int in [0, horizon): mini-race step of the observation, with the horizon M in steps, or both None.
+    time (B,) int in [0, horizon): mini-race step of the observation, with the horizon M in steps, or both None;
+    stalled (B,) bool: the race ended in a stall, valued as standing still with ``stall_step_reward`` a step until
+    the mini-race ends (needs the mini-race); None: a stall bootstraps like any cut-off race.
     """
     n_steps = rewards.shape[1]
     if np.any(steps_to_end < 1):
@@ -108,8 +119,23 @@ def nstep_returns(
     powers = np.float64(gamma) ** k  # (n,)
     kept = np.where(k < n_eff[:, None], rewards, 0.0)  # (B, n); where, not a product, so garbage never leaks
     reward = kept @ powers  # (B,)
+    if stalled is not None:
+        if time is None or horizon is None:
+            raise ValueError("a terminal stall is valued over the rest of its mini-race: it needs the mini-race time")
+        standing = stalled & (steps_to_end <= n_limit) & (time + n_prime < horizon)  # the stall comes first
+        reward = reward + np.where(standing, stall_step_reward * _power_sum(gamma, n_prime, horizon - time), 0.0)
+        terminal = terminal | standing
     discount = np.where(terminal, 0.0, np.float64(gamma) ** n_eff)  # (B,)
     return NStepReturn(reward.astype(np.float32), discount.astype(np.float32), n_eff)
+
+
+def _power_sum(gamma: float, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Σ_{start ≤ k < stop} γ^k (B,) float64, 0 where stop ≤ start."""
+    count = np.maximum(stop - start, 0)
+    if gamma == 1.0:
+        return count.astype(np.float64)
+    g = np.float64(gamma)
+    return g**start * (1.0 - g**count) / (1.0 - g)
 
 
 def empty_batch(

@@ -44,6 +44,7 @@ class RaceRecord(NamedTuple):
     sequence: int = 0  # its number among the races of that incarnation, from 0, with no gap
     ended_unix: float = 0.0  # when it ended (time.time() on the collector's machine)
     progress: float = 0.0  # share of the line from its start to the finish that it covered (1.0: finished)
+    stalled: bool = False  # cut off for lack of progress
 
 
 ARRAYS = ("frames", "floats", "actions", "rewards", "greedy")

@@ -242,7 +242,8 @@ class Trainer:
         image_shape = (1, cfg.env.image_size, cfg.env.image_size)
         layout = float_layout(cfg.env)
         memory = cfg.memory
-        self.memory = SplitMemory.from_config(memory, image_shape, layout.size, self.rng, self.frames)
+        stall_reward = cfg.env.reward.per_ms * memory.step_ms if memory.stall_is_terminal else None
+        self.memory = SplitMemory.from_config(memory, image_shape, layout.size, self.rng, self.frames, stall_reward)
         self.ratio = ReplayRatio.from_config(memory)
         self.potentials = _potentials(cfg, layout)
         self.sampler = self._batch_sampler(self.memory.train)
@@ -405,7 +406,13 @@ class Trainer:
             self._interval.random_steps += int(steps - np.count_nonzero(record.greedy))
         if entry.fill_buffer:
             added = self.memory.add_race(
-                record.frames, record.floats, record.actions, record.rewards, record.terminated, record.greedy
+                record.frames,
+                record.floats,
+                record.actions,
+                record.rewards,
+                record.terminated,
+                record.greedy,
+                record.stalled,
             )
             self.ratio.record_added(added)
         if record.start_m > 0:

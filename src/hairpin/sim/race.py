@@ -54,6 +54,7 @@ class StepResult(NamedTuple):
     terminated: np.ndarray  # (n,) bool: crossed the finish
     truncated: np.ndarray  # (n,) bool: cut off (no progress, time limit)
     finished_now: np.ndarray  # (n,) bool: crossed the finish during this step
+    stalled: np.ndarray  # (n,) bool: cut off for lack of progress (a subset of truncated)
 
 
 class RaceSim:
@@ -163,15 +164,13 @@ class RaceSim:
             + self._wall_reward_per_tick * s[:, st.WALL]
             + r.finish_bonus * finished_now
         )
-        truncated = ~terminated & (
-            (s[:, st.TICKS_SINCE_BEST] >= self.no_progress_ticks)
-            | (s[:, st.RACE_TICKS] >= self.limit_ticks_of_track[self.track_id])
-        )
+        stalled = ~terminated & (s[:, st.TICKS_SINCE_BEST] >= self.no_progress_ticks)
+        truncated = stalled | (~terminated & (s[:, st.RACE_TICKS] >= self.limit_ticks_of_track[self.track_id]))
         if self.cfg.n_prev_actions:
             self.prev_keys[:, :-1] = self.prev_keys[:, 1:]
             self.prev_keys[:, -1] = tick_keys[:, -1] if last_keys is None else last_keys
         self.observe()
-        return StepResult(reward, terminated, truncated, finished_now)
+        return StepResult(reward, terminated, truncated, finished_now, stalled)
 
     def observe(self, cars: np.ndarray | Sequence[int] | None = None) -> None:
         """Refresh the image and float buffers (of all cars, or only ``cars``)."""
