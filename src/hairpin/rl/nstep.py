@@ -14,7 +14,8 @@ until its mini-race ends, no more progress and the clock's reward c every step, 
 Σ_{n′ ≤ k < M − t} γ^k c after the race's last reward and bootstraps from nothing. Bootstrapping a stall from its
 own value is optimistic for a car that never moves again: a greedy car waiting on the start line is valued as
 driving away one step later, which costs only the last step of the mini-race's progress (~0.02 at 0.01 a metre),
-less than the noise of the learnt values, so a policy that waits forever is as good as any to the learner.
+less than the noise of the learnt values: to the learner, a car that waits forever looks about as good as one
+that drives off (docs/learning/stall-terminal.md).
 
 Mini-race horizon (the Trackmania IQN trick): the value learnt is the return over what is left of a mini-race of
 M steps, and the mini-race time t is an input (float ``mini_race_time``). Each sampled transition gets a time t
