@@ -120,14 +120,18 @@ class _IntervalStats:
         return out
 
 
+def _clock_step_reward(cfg: RLConfig) -> float:
+    """The race clock's reward over one step, whatever the car does."""
+    return cfg.env.reward.per_ms * cfg.memory.step_ms
+
+
 def _potentials(cfg: RLConfig, layout: FloatLayout) -> list[Potential]:
     """The reward shaping the config asks for (``rl/shaping.py``)."""
     memory, out = cfg.memory, []
     if memory.shaping_per_m_from_line:
         out.append(LinePotential(layout, memory.shaping_per_m_from_line, memory.shaping_min_m, memory.shaping_max_m))
     if memory.shaping_mini_race_time and memory.mini_race_steps is not None:
-        per_step = cfg.env.reward.per_ms * memory.step_ms
-        out.append(TimePotential(layout, per_step, memory.mini_race_steps, memory.step_s))
+        out.append(TimePotential(layout, _clock_step_reward(cfg), memory.mini_race_steps, memory.step_s))
     return out
 
 
@@ -242,7 +246,7 @@ class Trainer:
         image_shape = (1, cfg.env.image_size, cfg.env.image_size)
         layout = float_layout(cfg.env)
         memory = cfg.memory
-        stall_reward = cfg.env.reward.per_ms * memory.step_ms if memory.stall_is_terminal else None
+        stall_reward = _clock_step_reward(cfg) if memory.stall_is_terminal else None
         self.memory = SplitMemory.from_config(memory, image_shape, layout.size, self.rng, self.frames, stall_reward)
         self.ratio = ReplayRatio.from_config(memory)
         self.potentials = _potentials(cfg, layout)
