@@ -14,6 +14,7 @@ from scipy.optimize import lsq_linear
 from tests.conftest import u_turn_line
 
 from hairpin.config.sim import EnvConfig, RacingLineConfig
+from hairpin.sim import state as st
 from hairpin.sim.expert import drive_lap, reference_lap
 from hairpin.sim.generator import blocks_to_line, generate_blocks
 from hairpin.sim.maps import BUILTIN_MAPS, load_map
@@ -182,3 +183,35 @@ def test_the_line_does_not_depend_on_numpys_simd_kernels(tmp_path: Path) -> None
     track = load_map("sprint")
     lo, hi = _offset_bounds(track, EnvConfig().physics, 0.5)
     np.testing.assert_allclose(np.load(out), _optimise_offset(track, lo, hi, 0.001), rtol=0, atol=1e-6)
+
+
+def _reference_points(sim: RaceSim) -> np.ndarray:
+    return sim.floats[0, sim.layout.ref_points].reshape(-1, 3).astype(np.float64)
+
+
+def test_floats_can_follow_the_racing_line() -> None:
+    """``env.reference_line: racing`` moves each reference point by the line's offset there, and nothing else."""
+    track = Track(name="u-turn", points=u_turn_line(radius=16.0, leg_m=60.0), half_width=8.0)
+    env = EnvConfig(image_size=16, n_ref_points=12, ref_point_spacing_m=5.0)
+    on_centre, on_line = RaceSim(env, [track]), RaceSim(env.model_copy(update={"reference_line": "racing"}), [track])
+    offsets = racing_line(track, env).offset
+    assert np.array_equal(on_line.ref_lateral, offsets) and not on_centre.ref_lateral.any()
+    rng = np.random.default_rng(0)
+    on_centre.reset_cars([0], rng)
+    on_line.reset_cars([0], rng)
+    throttle_left = np.array([2])  # accel+left: the car turns off the centre line
+    for step in range(40):
+        moved = np.abs(_reference_points(on_line) - _reference_points(on_centre))
+        ahead = on_centre.state[0, st.S] + env.ref_point_spacing_m * np.arange(1, env.n_ref_points + 1)  # st.S
+        expected = np.abs(np.interp(ahead / 0.5, np.arange(len(offsets)), offsets))
+        assert np.allclose(np.linalg.norm(moved, axis=1), expected, atol=1e-3), step
+        others = np.ones(on_line.layout.size, bool)
+        others[on_line.layout.ref_points] = False
+        assert np.array_equal(on_line.floats[0, others], on_centre.floats[0, others])
+        assert on_line.step(throttle_left).reward[0] == on_centre.step(throttle_left).reward[0]
+    assert expected.max() > 2.0  # the hairpin's line leaves the centre line: the test compared something
+
+
+def test_the_game_refuses_a_racing_reference_line() -> None:
+    with pytest.raises(ValueError, match="reference_line must be centre with backend: game"):
+        EnvConfig(backend="game", reference_line="racing")

@@ -170,6 +170,10 @@ class EnvConfig(ConfigModel):
     """Previous actions included in the floats."""
     n_ref_points: int = Field(40, ge=1)
     """Reference-line points ahead included in the floats."""
+    reference_line: Literal["centre", "racing"] = "centre"
+    """The line those points lie on: ``centre``, the road's centre line; ``racing``, the map's racing line (its
+    offset from the centre line, ``hairpin.sim.racing_line``, computed once per map and cached). Progress, reward and
+    the zone tracker stay on the centre line either way."""
     ref_point_spacing_m: float = Field(10.0, gt=0)
     """Distance between those points."""
     finish_distance_cap_m: float = Field(700.0, gt=0)
@@ -188,6 +192,11 @@ class EnvConfig(ConfigModel):
     def _game_can_do_it(self) -> EnvConfig:
         """The game starts every race from the map's saved start and reports no wall contact."""
         if self.backend == "game":
+            if self.reference_line != "centre":
+                raise ValueError(
+                    "reference_line must be centre with backend: game (the game's floats follow the map's "
+                    "reference-line file: give one recorded from a fast run as the map cycle's reference_line_path)"
+                )
             if self.start_noise:
                 raise ValueError("start_noise must be 0 with backend: game (every race starts from the map's start)")
             if self.reward.per_wall_contact_s:

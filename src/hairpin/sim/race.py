@@ -21,7 +21,7 @@ from hairpin.sim.render import Renderer
 from hairpin.sim.sensors import sim_floats
 from hairpin.sim.track import Track, TrackPack
 
-__all__ = ["RaceSim", "StartPlace", "StepResult", "float_layout", "time_limit_s"]
+__all__ = ["RaceSim", "StartPlace", "StepResult", "float_layout", "reference_offsets", "time_limit_s"]
 
 
 def float_layout(cfg: EnvConfig) -> FloatLayout:
@@ -37,6 +37,19 @@ def float_layout(cfg: EnvConfig) -> FloatLayout:
 def time_limit_s(cfg: EnvConfig, track: Track) -> float:
     """Race time after which an unfinished race is cut off."""
     return cfg.time_limit_s if cfg.time_limit_s is not None else 20.0 + track.length_m / 8.0
+
+
+def reference_offsets(pack: TrackPack, cfg: EnvConfig) -> np.ndarray:
+    """Per point of ``pack`` (M,), how far right of the centre line the floats' reference points lie: zeros for
+    ``env.reference_line: centre``, each map's racing line for ``racing``."""
+    lateral = np.zeros(len(pack.centre))
+    if cfg.reference_line == "racing":
+        from hairpin.sim.racing_line import racing_line  # it drives races of its own, on the centre line
+
+        centre_env = cfg.model_copy(update={"reference_line": "centre"})
+        for track, start, n in zip(pack.tracks, pack.offset, pack.count, strict=True):
+            lateral[start : start + n] = racing_line(track, centre_env).offset
+    return lateral
 
 
 class StartPlace(NamedTuple):
@@ -82,6 +95,7 @@ class RaceSim:
                 raise ValueError(f"car_tracks must give each of {n_cars} cars an index into {len(maps)} maps")
             self.track_id = np.array([self.track_id[t] for t in car_tracks], np.int64)
         self.pack = TrackPack.build(tracks)
+        self.ref_lateral = reference_offsets(self.pack, cfg)
         self.layout = float_layout(cfg)
         self.params, self.gear_speeds = physics_params(cfg.physics)
         self.renderer = Renderer(self.pack, cfg.camera, cfg.image_size)
@@ -188,6 +202,7 @@ class RaceSim:
             prev_keys,
             pk.centre,
             pk.tangent,
+            self.ref_lateral,
             pk.offset,
             pk.count,
             self.layout.n_ref_points,

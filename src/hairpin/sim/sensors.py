@@ -18,6 +18,15 @@ REST_DAMPER = 0.03
 """Damper compression of a car resting on flat tarmac (the sim does not model suspension)."""
 
 
+@njit(cache=True, inline="always")
+def _lateral_at(lateral: np.ndarray, offset: int, count: int, s: float) -> float:
+    """The lateral offset at ``s`` metres along the track, linearly interpolated; held past either end."""
+    f = min(max(s / POINT_SPACING_M, 0.0), count - 1.0)
+    i = min(int(f), count - 2)
+    t = f - i
+    return (1.0 - t) * lateral[offset + i] + t * lateral[offset + i + 1]
+
+
 @njit(cache=True)
 def sim_floats(
     state: np.ndarray,
@@ -25,6 +34,7 @@ def sim_floats(
     prev_keys: np.ndarray,
     centre: np.ndarray,
     tangent: np.ndarray,
+    lateral: np.ndarray,
     offset: np.ndarray,
     count: np.ndarray,
     n_ref: int,
@@ -32,7 +42,10 @@ def sim_floats(
     finish_cap_m: float,
     out: np.ndarray,
 ) -> None:
-    """Fill ``out`` (n, F) float32 with the floats of every car; ``prev_keys`` (n, P, 4) oldest first."""
+    """Fill ``out`` (n, F) float32 with the floats of every car; ``prev_keys`` (n, P, 4) oldest first.
+
+    The reference points lie ``lateral`` (M,) metres right of the centre line (zeros: on it; the racing line's
+    offsets: on the racing line), at the centre line's arc length ahead of the car."""
     buf = np.empty(out.shape[1])
     R = np.empty((3, 3))
     vel = np.empty(3)
@@ -57,7 +70,13 @@ def sim_floats(
             wheels[w, 2] = REST_DAMPER
         engine[0], engine[1], engine[2] = 1.0, row[st.GEAR], row[st.RPM]
         for k in range(n_ref):
-            line_point_at(centre, tangent, offset[t], count[t], row[st.S] + ref_spacing_m * (k + 1), point)
+            ahead = row[st.S] + ref_spacing_m * (k + 1)
+            line_point_at(centre, tangent, offset[t], count[t], ahead, point)
+            side = _lateral_at(lateral, offset[t], count[t], ahead)
+            if side != 0.0:
+                j = offset[t] + min(max(int(ahead / POINT_SPACING_M + 0.5), 0), count[t] - 1)
+                point[0] += side * tangent[j, 1]  # the right of the line is (t_z, -t_x)
+                point[2] -= side * tangent[j, 0]
             refs[k, 0] = point[0] - row[st.X]
             refs[k, 1] = point[1] - row[st.Y]
             refs[k, 2] = point[2] - row[st.Z]
