@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hairpin.obs import CarState, FloatLayout, build_floats
+from hairpin.obs import CarState, FloatLayout, build_floats, float_layout_differences, float_layout_record
 
 
 def orientation(yaw: float, pitch: float = 0.0) -> np.ndarray:
@@ -71,3 +71,17 @@ def test_bad_ref_points_shape_is_an_error() -> None:
     car = CarState(position=np.zeros(3), orientation=np.eye(3), velocity=np.zeros(3), angular_velocity=np.zeros(3))
     with pytest.raises(ValueError, match=r"\(3, 3\)"):
         build_floats(car, np.zeros((2, 3)), [], 0.0, layout)
+
+
+def test_a_layout_records_the_line_its_reference_points_lie_on() -> None:
+    """Floats of the same shape whose points lie on another line mean something else: datasets and artifacts say so."""
+    centre, racing = FloatLayout(), FloatLayout(reference_line="racing")
+    assert "reference_line" not in float_layout_record(centre)  # records written before the option still match
+    assert float_layout_differences(float_layout_record(centre), centre) == []
+    assert float_layout_differences(float_layout_record(racing), racing) == []
+    assert float_layout_differences(float_layout_record(centre), racing) == [
+        "reference points lie on the centre line, expected the racing line"
+    ]
+    assert float_layout_differences(float_layout_record(racing), centre) == [
+        "reference points lie on the racing line, expected the centre line"
+    ]

@@ -72,6 +72,8 @@ class FloatLayout:
     n_ref_points: int = 40
     ref_point_spacing_m: float = 10.0
     finish_distance_cap_m: float = 700.0
+    reference_line: str = "centre"
+    """The line the reference points lie on (``env.reference_line``): it changes what they mean, not the shape."""
     slices: dict[str, slice] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -135,14 +137,17 @@ class FloatLayout:
 
 
 def float_layout_record(layout: FloatLayout) -> dict[str, Any]:
-    """The float layout as JSON, for datasets and artifacts to be checked against: size, named slices and a
-    digest of the mean/std table."""
+    """The float layout as JSON, for datasets and artifacts to be checked against: size, named slices, a digest of
+    the mean/std table and, when it is not the centre line, the line the reference points lie on."""
     table = np.concatenate([layout.mean, layout.std]).astype(np.float32)
-    return {
+    record: dict[str, Any] = {
         "size": layout.size,
         "slices": {name: [s.start, s.stop] for name, s in layout.slices.items()},
         "mean_std_sha256": hashlib.sha256(table.tobytes()).hexdigest(),
     }
+    if layout.reference_line != "centre":
+        record["reference_line"] = layout.reference_line
+    return record
 
 
 @dataclass
@@ -272,4 +277,7 @@ def float_layout_differences(stored: dict[str, Any] | None, layout: FloatLayout)
         problems.append(f"float slices differ: {', '.join(slices)}")
     if stored.get("mean_std_sha256") != wanted["mean_std_sha256"]:
         problems.append("the float normalisation (mean/std) table differs")
+    line = stored.get("reference_line", "centre")
+    if line != layout.reference_line:
+        problems.append(f"reference points lie on the {line} line, expected the {layout.reference_line} line")
     return problems

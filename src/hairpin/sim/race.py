@@ -31,6 +31,7 @@ def float_layout(cfg: EnvConfig) -> FloatLayout:
         n_ref_points=cfg.n_ref_points,
         ref_point_spacing_m=cfg.ref_point_spacing_m,
         finish_distance_cap_m=cfg.finish_distance_cap_m,
+        reference_line=cfg.reference_line,
     )
 
 
