@@ -846,6 +846,13 @@ def study(
         typer.Option(help="Run each stage and run as a Ray task on the cluster at ADDRESS (auto: this machine's)."),
     ] = None,
     studies_dir: Annotated[Path, typer.Option(help="Parent of the study folders.")] = Path("studies"),
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            help="Run the study's smoke instead: every stage and variant once at a tiny size, in "
+            "studies/<name>-smoke/, to prove its wiring on a CPU in minutes before its budget is spent."
+        ),
+    ] = False,
 ) -> None:
     """Run a study: its pretraining stages and RL variants × seeds as a graph keyed by content. Running it again skips
     what is done, resumes what was interrupted and retries what failed."""
@@ -862,6 +869,12 @@ def study(
 
     started = time.monotonic()
     spec = load_study(file)
+    if smoke:
+        from hairpin.study.smoke import smoke_spec
+
+        spec, changes = smoke_spec(spec)
+        for change in changes:
+            console.print(f"smoke: {change}")
     plan = build_plan(spec, studies_dir / spec.name, only=only or [], seeds=_seed_list(seeds))
     if status:
         print_status(plan, console)
@@ -880,6 +893,7 @@ def study(
     args = [str(file), *(f"--only={name}" for name in only or []), *([f"--seeds={seeds}"] if seeds else [])]
     args += [f"--jobs={jobs}"] if jobs else []
     args += [f"--ray={ray}"] if ray else []
+    args += ["--smoke"] if smoke else []
     try:
         outcome = run_study(
             plan,
