@@ -195,7 +195,7 @@ class EnvConfig(ConfigModel):
             if self.reference_line != "centre":
                 raise ValueError(
                     "reference_line must be centre with backend: game (the game's floats follow the map's "
-                    "reference-line file: give one recorded from a fast run as the map cycle's reference_line_path)"
+                    "reference-line file: for a racing line, give the map as a line recorded from a fast run)"
                 )
             if self.start_noise:
                 raise ValueError("start_noise must be 0 with backend: game (every race starts from the map's start)")
