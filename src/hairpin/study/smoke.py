@@ -46,7 +46,7 @@ def _smoke_variant(name: str, variant: VariantSpec, changes: list[str]) -> Varia
 def smoke_spec(spec: StudySpec) -> tuple[StudySpec, list[str]]:
     """``spec`` shrunk to its smoke (module docstring), and the changes it makes beyond size, one line each."""
     changes: list[str] = []
-    smoke = spec.model_copy(
+    smoke = spec.model_copy(  # a copy keeps the study file's path (a private attribute), so paths resolve as before
         update={
             "name": f"{spec.name}-smoke",
             "description": f"Smoke of {spec.name} (hairpin study --smoke): every stage and variant once at a tiny "
@@ -57,5 +57,4 @@ def smoke_spec(spec: StudySpec) -> tuple[StudySpec, list[str]]:
             "budget": Budget(batches=SMOKE_BATCHES),
         }
     )
-    smoke._source = spec.source
     return smoke, changes
